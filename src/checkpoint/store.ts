@@ -1,0 +1,195 @@
+/**
+ * @module
+ * The checkpoint store in libSQL: an embedded file (`file:`) or a libSQL server (`http(s)://`,
+ * `libsql://`). One transaction per completed checkpoint writes the checkpoint row, every split's
+ * position and the absolute counts of the changed keys, so the `counts` table — the job's sink —
+ * always equals the state of the latest completed checkpoint.
+ */
+import { createClient, type Client, type InStatement } from "@libsql/client";
+import { redactUrl } from "../config.ts";
+import type { KeyCounts, SplitPositions } from "../types.ts";
+import type { CheckpointData } from "./coordinator.ts";
+
+const SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS checkpoints (
+     id INTEGER PRIMARY KEY,
+     trigger_time INTEGER NOT NULL,
+     completed_time INTEGER NOT NULL,
+     duration_ms REAL NOT NULL,
+     alignment_ms REAL NOT NULL,
+     rows INTEGER NOT NULL,
+     bytes INTEGER NOT NULL
+   )`,
+  `CREATE TABLE IF NOT EXISTS positions (
+     stream TEXT NOT NULL,
+     subject TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     checkpoint_id INTEGER NOT NULL,
+     PRIMARY KEY (stream, subject)
+   )`,
+  `CREATE TABLE IF NOT EXISTS counts (
+     key TEXT PRIMARY KEY,
+     count INTEGER NOT NULL,
+     checkpoint_id INTEGER NOT NULL
+   ) WITHOUT ROWID`,
+];
+
+/** Rows per multi-row upsert (2 or 3 parameters each, well under SQLite's limit). */
+const ROWS_PER_STATEMENT = 500;
+
+/** The restored state: the latest completed checkpoint. */
+export interface RestoredCheckpoint {
+  /** 0 when no checkpoint was ever completed. */
+  checkpointId: number;
+  positions: SplitPositions;
+  counts: KeyCounts;
+}
+
+/** A completed checkpoint as stored. */
+export interface StoredCheckpoint {
+  id: number;
+  triggerTime: number;
+  completedTime: number;
+  durationMs: number;
+  alignmentMs: number;
+  rows: number;
+  bytes: number;
+}
+
+/** Reads and writes checkpoints. */
+export class CheckpointStore {
+  readonly client: Client;
+  readonly #stream: string;
+
+  private constructor(client: Client, stream: string) {
+    this.client = client;
+    this.#stream = stream;
+  }
+
+  /** Opens the database and creates the schema on first start. */
+  static async open(options: { url: string; authToken?: string; stream: string }): Promise<CheckpointStore> {
+    const client = createClient({ url: options.url, authToken: options.authToken });
+    try {
+      if (options.url.startsWith("file:")) {
+        // WAL + NORMAL: a COMMIT survives a crash of the process (kill -9), not of the machine.
+        await client.execute("PRAGMA journal_mode = WAL");
+        await client.execute("PRAGMA synchronous = NORMAL");
+        await client.execute("PRAGMA busy_timeout = 5000");
+      }
+      await client.batch(SCHEMA, "write");
+    } catch (err) {
+      client.close();
+      throw new Error(`cannot open the checkpoint store ${redactUrl(options.url)}: ${(err as Error).message}`);
+    }
+    return new CheckpointStore(client, options.stream);
+  }
+
+  /** The latest completed checkpoint: its id, this stream's positions, and all counts. */
+  async loadLatest(): Promise<RestoredCheckpoint> {
+    const [cp, pos, cnt] = await this.client.batch([
+      "SELECT coalesce(max(id), 0) FROM checkpoints",
+      { sql: "SELECT subject, seq FROM positions WHERE stream = ?", args: [this.#stream] },
+      "SELECT key, count FROM counts",
+    ], "read");
+    const positions: SplitPositions = {};
+    for (const r of pos.rows) positions[r[0] as string] = Number(r[1]);
+    const n = cnt.rows.length;
+    const counts: KeyCounts = { keys: new Array(n), counts: new Array(n) };
+    for (let i = 0; i < n; i++) {
+      const r = cnt.rows[i];
+      counts.keys[i] = r[0] as string;
+      counts.counts[i] = Number(r[1]);
+    }
+    return { checkpointId: Number(cp.rows[0][0]), positions, counts };
+  }
+
+  /** Writes one checkpoint in ONE transaction; resolves with the bytes of data written. */
+  async commit(data: CheckpointData): Promise<{ bytes: number }> {
+    const { record, positions, keys, counts } = data;
+    const id = record.id;
+    const subjects = Object.keys(positions);
+    let bytes = 0;
+    const stmts: InStatement[] = [];
+    if (subjects.length > 0) {
+      const args: (string | number)[] = [];
+      for (const s of subjects) {
+        args.push(this.#stream, s, positions[s], id);
+        bytes += s.length + 16;
+      }
+      stmts.push({
+        sql: `INSERT INTO positions (stream, subject, seq, checkpoint_id) VALUES ${placeholders(subjects.length, 4)}
+              ON CONFLICT (stream, subject) DO UPDATE SET seq = excluded.seq, checkpoint_id = excluded.checkpoint_id`,
+        args,
+      });
+    }
+    for (let start = 0; start < keys.length; start += ROWS_PER_STATEMENT) {
+      const end = Math.min(keys.length, start + ROWS_PER_STATEMENT);
+      const args: (string | number)[] = [];
+      for (let i = start; i < end; i++) {
+        args.push(keys[i], counts[i]);
+        bytes += keys[i].length + 8;
+      }
+      stmts.push({
+        sql: `INSERT INTO counts (key, count, checkpoint_id) VALUES ${placeholders(end - start, 2, String(id))}
+              ON CONFLICT (key) DO UPDATE SET count = excluded.count, checkpoint_id = excluded.checkpoint_id`,
+        args,
+      });
+    }
+    stmts.push({
+      sql: `INSERT INTO checkpoints (id, trigger_time, completed_time, duration_ms, alignment_ms, rows, bytes)
+            VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      args: [id, record.triggerTime, Date.now(), record.syncMs ?? 0, record.alignmentMs ?? 0, keys.length, bytes],
+    });
+    await this.client.batch(stmts, "write");
+    return { bytes };
+  }
+
+  /** The id of the latest completed checkpoint (0: none). */
+  async latestCheckpointId(): Promise<number> {
+    const rs = await this.client.execute("SELECT coalesce(max(id), 0) FROM checkpoints");
+    return Number(rs.rows[0][0]);
+  }
+
+  /** Committed counts, all or the `top` largest, with the checkpoint they reflect. */
+  async readCounts(top?: number): Promise<{ checkpointId: number; counts: Record<string, number> }> {
+    const [cp, rs] = await this.client.batch([
+      "SELECT coalesce(max(id), 0) FROM checkpoints",
+      top === undefined
+        ? "SELECT key, count FROM counts ORDER BY key"
+        : { sql: "SELECT key, count FROM counts ORDER BY count DESC, key LIMIT ?", args: [top] },
+    ], "read");
+    const counts: Record<string, number> = {};
+    for (const r of rs.rows) counts[r[0] as string] = Number(r[1]);
+    return { checkpointId: Number(cp.rows[0][0]), counts };
+  }
+
+  /** The committed count of one key, or undefined when never counted. */
+  async readCount(key: string): Promise<{ count: number; checkpointId: number } | undefined> {
+    const rs = await this.client.execute({ sql: "SELECT count, checkpoint_id FROM counts WHERE key = ?", args: [key] });
+    if (rs.rows.length === 0) return undefined;
+    return { count: Number(rs.rows[0][0]), checkpointId: await this.latestCheckpointId() };
+  }
+
+  /** Completed checkpoints, newest first. */
+  async listCheckpoints(limit: number): Promise<StoredCheckpoint[]> {
+    const rs = await this.client.execute({
+      sql: `SELECT id, trigger_time, completed_time, duration_ms, alignment_ms, rows, bytes
+            FROM checkpoints ORDER BY id DESC LIMIT ?`,
+      args: [limit],
+    });
+    return rs.rows.map((r) => ({
+      id: Number(r[0]), triggerTime: Number(r[1]), completedTime: Number(r[2]), durationMs: Number(r[3]),
+      alignmentMs: Number(r[4]), rows: Number(r[5]), bytes: Number(r[6]),
+    }));
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** `(?, ?, ...), (...)` for `rows` rows of `cols` parameters, plus optional literal columns. */
+function placeholders(rows: number, cols: number, literal?: string): string {
+  const one = `(${Array(cols).fill("?").join(", ")}${literal === undefined ? "" : ", " + literal})`;
+  return Array(rows).fill(one).join(", ");
+}

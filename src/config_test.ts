@@ -1,0 +1,268 @@
+/**
+ * @module
+ * Unit tests for {@link loadConfig} and {@link publicConfig}: for every environment variable its
+ * default, a valid non-default value, and bad values that throw a one-line {@link ConfigError};
+ * plus freezing and secret redaction.
+ */
+import { describe, expect, test } from "bun:test";
+import { availableParallelism } from "node:os";
+import { type Config, ConfigError, loadConfig, publicConfig, redactUrl } from "./config.ts";
+
+type Env = Record<string, string>;
+
+/** Asserts that `env` throws a one-line ConfigError naming `name`, `value` and `allowed`. */
+function expectBad(env: Env, name: string, value: string, allowed: string): void {
+  let err: unknown;
+  try {
+    loadConfig(env);
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(ConfigError);
+  const message = (err as ConfigError).message;
+  expect(message).not.toContain("\n");
+  expect(message).toStartWith(`${name} `);
+  expect(message).toContain(JSON.stringify(value));
+  expect(message).toContain(allowed);
+}
+
+/** An integer variable: its config field, default, a valid value and bad values. */
+interface IntCase {
+  name: string;
+  field: keyof Config;
+  def: number | undefined;
+  valid: string;
+  bad: string[];
+  allowed: string;
+  /** Extra env the valid/bad values need. */
+  with?: Env;
+}
+
+const INTS: IntCase[] = [
+  { name: "PVFLOW_MAX_PARALLELISM", field: "maxParallelism", def: 128, valid: "256", bad: ["0", "32769", "abc"], allowed: "an integer from 1 to 32768" },
+  { name: "PVFLOW_PARALLELISM", field: "parallelism", def: Math.min(availableParallelism(), 128), valid: "3", bad: ["0", "129", "1.5", "2e1"], allowed: "an integer from 1 to 128" },
+  { name: "PVFLOW_SOURCE_PARALLELISM", field: "sourceParallelism", def: 1, valid: "2", bad: ["0", "4", "two"], allowed: "an integer from 1 to 3", with: { PVFLOW_SUBJECTS: "pv.0,pv.1,pv.2" } },
+  { name: "PVFLOW_CHECKPOINT_INTERVAL_MS", field: "checkpointIntervalMs", def: 1000, valid: "250", bad: ["9", "1s"], allowed: "an integer >= 10" },
+  { name: "PVFLOW_CHECKPOINT_TIMEOUT_MS", field: "checkpointTimeoutMs", def: 60000, valid: "5000", bad: ["99", "-5"], allowed: "an integer >= 100" },
+  { name: "PVFLOW_CHECKPOINT_MIN_PAUSE_MS", field: "checkpointMinPauseMs", def: 0, valid: "200", bad: ["-1", "+5"], allowed: "an integer >= 0" },
+  { name: "PVFLOW_HTTP_PORT", field: "httpPort", def: 8080, valid: "0", bad: ["65536", "-1", "http"], allowed: "an integer from 0 to 65535" },
+  { name: "PVFLOW_MAX_EVENT_BYTES", field: "maxEventBytes", def: 65536, valid: "1024", bad: ["15", "64k"], allowed: "an integer >= 16" },
+  { name: "PVFLOW_BATCH_SIZE", field: "batchSize", def: 512, valid: "64", bad: ["0", "65537"], allowed: "an integer from 1 to 65536" },
+  { name: "PVFLOW_CHANNEL_CREDITS", field: "channelCredits", def: 8, valid: "2", bad: ["0", "1025"], allowed: "an integer from 1 to 1024" },
+  { name: "PVFLOW_RESTART_ATTEMPTS", field: "restartAttempts", def: 10, valid: "0", bad: ["-1", "many"], allowed: "an integer >= 0" },
+  { name: "PVFLOW_RESTART_BACKOFF_MS", field: "restartBackoffMs", def: 500, valid: "0", bad: ["-1", "0.5"], allowed: "an integer >= 0" },
+  { name: "PVFLOW_RESTART_BACKOFF_MAX_MS", field: "restartBackoffMaxMs", def: 10000, valid: "30000", bad: ["499", "x"], allowed: "an integer >= 500" },
+  { name: "PVFLOW_SHUTDOWN_TIMEOUT_MS", field: "shutdownTimeoutMs", def: 10000, valid: "2000", bad: ["99", "10 s"], allowed: "an integer >= 100" },
+  { name: "PVFLOW_FAULT_COUNT_THROW_AT", field: "faultCountThrowAt", def: undefined, valid: "5", bad: ["0", "-3"], allowed: "an integer >= 1" },
+];
+
+describe("config integers", () => {
+  for (const c of INTS) {
+    test(`config - ${c.name} defaults to ${c.def}`, () => {
+      expect(loadConfig({})[c.field]).toBe(c.def);
+    });
+    test(`config - ${c.name} accepts ${c.valid}`, () => {
+      expect(loadConfig({ ...c.with, [c.name]: c.valid })[c.field]).toBe(Number(c.valid));
+    });
+    for (const v of c.bad) {
+      test(`config - ${c.name} rejects ${JSON.stringify(v)}`, () => {
+        expectBad({ ...c.with, [c.name]: v }, c.name, v, c.allowed);
+      });
+    }
+  }
+
+  test("config - PVFLOW_PARALLELISM is bounded by PVFLOW_MAX_PARALLELISM", () => {
+    expect(loadConfig({ PVFLOW_MAX_PARALLELISM: "1" }).parallelism).toBe(1);
+    expectBad({ PVFLOW_MAX_PARALLELISM: "4", PVFLOW_PARALLELISM: "5" }, "PVFLOW_PARALLELISM", "5", "an integer from 1 to 4");
+  });
+
+  test("config - PVFLOW_SOURCE_PARALLELISM defaults to min(splits, parallelism)", () => {
+    const subjects = "pv.0,pv.1,pv.2,pv.3";
+    expect(loadConfig({ PVFLOW_SUBJECTS: subjects, PVFLOW_PARALLELISM: "2" }).sourceParallelism).toBe(2);
+    expect(loadConfig({ PVFLOW_SUBJECTS: subjects, PVFLOW_PARALLELISM: "8" }).sourceParallelism).toBe(4);
+  });
+
+  test("config - PVFLOW_RESTART_BACKOFF_MAX_MS defaults to at least PVFLOW_RESTART_BACKOFF_MS", () => {
+    expect(loadConfig({ PVFLOW_RESTART_BACKOFF_MS: "20000" }).restartBackoffMaxMs).toBe(20000);
+  });
+
+  test("config - integers are trimmed and whitespace-only means unset", () => {
+    expect(loadConfig({ PVFLOW_BATCH_SIZE: " 64 " }).batchSize).toBe(64);
+    expect(loadConfig({ PVFLOW_BATCH_SIZE: "   " }).batchSize).toBe(512);
+  });
+});
+
+describe("config strings and lists", () => {
+  test("config - NATS_URL defaults to the local server", () => {
+    expect(loadConfig({}).natsServers).toEqual(["nats://127.0.0.1:4222"]);
+  });
+  test("config - NATS_URL accepts a trimmed comma-separated list", () => {
+    expect(loadConfig({ NATS_URL: "nats://a:4222, tls://b:4443 ,localhost:4222" }).natsServers)
+      .toEqual(["nats://a:4222", "tls://b:4443", "localhost:4222"]);
+  });
+  test("config - NATS_URL rejects other schemes, paths and empty items", () => {
+    const allowed = "nats://host:port";
+    expectBad({ NATS_URL: "http://a:4222" }, "NATS_URL", "http://a:4222", allowed);
+    expectBad({ NATS_URL: "nats://a:4222/x" }, "NATS_URL", "nats://a:4222/x", allowed);
+    expectBad({ NATS_URL: "nats://a,,nats://b" }, "NATS_URL", "nats://a,,nats://b", "without empty items");
+  });
+  test("config - NATS_URL rejects credentials without a scheme", () => {
+    expectBad({ NATS_URL: "s3cret@a:4222" }, "NATS_URL", "s3cret@a:4222", "nats://host:port");
+  });
+
+  test("config - PVFLOW_STREAM defaults to PV and accepts a name", () => {
+    expect(loadConfig({}).stream).toBe("PV");
+    expect(loadConfig({ PVFLOW_STREAM: "ORDERS_2" }).stream).toBe("ORDERS_2");
+  });
+  test("config - PVFLOW_STREAM rejects names with spaces or subject characters", () => {
+    for (const v of ["my.stream", "a b", "PV*", "PV>", "a/b", "a\\b"]) {
+      expectBad({ PVFLOW_STREAM: v }, "PVFLOW_STREAM", v, "a stream name without");
+    }
+  });
+
+  test("config - PVFLOW_SUBJECTS defaults to pv.> and accepts a list", () => {
+    expect(loadConfig({}).subjects).toEqual(["pv.>"]);
+    expect(loadConfig({ PVFLOW_SUBJECTS: "pv.0, pv.*.x" }).subjects).toEqual(["pv.0", "pv.*.x"]);
+  });
+  test("config - PVFLOW_SUBJECTS rejects malformed and duplicate subjects", () => {
+    for (const v of ["pv.>.x", "pv..x", "pv.a*", ".pv"]) {
+      expectBad({ PVFLOW_SUBJECTS: v }, "PVFLOW_SUBJECTS", v, "NATS subjects");
+    }
+    expectBad({ PVFLOW_SUBJECTS: "pv.a,pv.a" }, "PVFLOW_SUBJECTS", "pv.a,pv.a", "distinct subjects");
+    expectBad({ PVFLOW_SUBJECTS: "pv.a," }, "PVFLOW_SUBJECTS", "pv.a,", "without empty items");
+  });
+
+  test("config - PVFLOW_KEY_FIELD defaults to site and accepts any non-blank name", () => {
+    expect(loadConfig({}).keyField).toBe("site");
+    expect(loadConfig({ PVFLOW_KEY_FIELD: " page " }).keyField).toBe("page");
+    expect(loadConfig({ PVFLOW_KEY_FIELD: " " }).keyField).toBe("site");
+  });
+
+  test("config - PVFLOW_DB_URL defaults to file:pvflow.db and accepts libSQL URLs", () => {
+    expect(loadConfig({}).dbUrl).toBe("file:pvflow.db");
+    for (const v of ["file:/tmp/x.db", "http://127.0.0.1:8081", "https://db.example", "libsql://db.turso.io", "ws://h:1"]) {
+      expect(loadConfig({ PVFLOW_DB_URL: v }).dbUrl).toBe(v);
+    }
+  });
+  test("config - PVFLOW_DB_URL rejects paths and other schemes", () => {
+    for (const v of ["pvflow.db", "file:", "postgres://h/db"]) {
+      expectBad({ PVFLOW_DB_URL: v }, "PVFLOW_DB_URL", v, "file:<path>, http(s)://");
+    }
+  });
+
+  test("config - PVFLOW_HTTP_HOST defaults to 127.0.0.1 and accepts a host", () => {
+    expect(loadConfig({}).httpHost).toBe("127.0.0.1");
+    expect(loadConfig({ PVFLOW_HTTP_HOST: "0.0.0.0" }).httpHost).toBe("0.0.0.0");
+  });
+  test("config - PVFLOW_HTTP_HOST rejects URLs and spaces", () => {
+    for (const v of ["http://h", "a b"]) {
+      expectBad({ PVFLOW_HTTP_HOST: v }, "PVFLOW_HTTP_HOST", v, "a host name or IP address");
+    }
+  });
+
+  test("config - PVFLOW_DLQ_SUBJECT defaults to pvflow.dlq and accepts a subject", () => {
+    expect(loadConfig({}).dlqSubject).toBe("pvflow.dlq");
+    expect(loadConfig({ PVFLOW_DLQ_SUBJECT: "dead.letters" }).dlqSubject).toBe("dead.letters");
+  });
+  test("config - PVFLOW_DLQ_SUBJECT rejects wildcards and empty tokens", () => {
+    for (const v of ["dlq.>", "dlq.*", "dlq..x"]) {
+      expectBad({ PVFLOW_DLQ_SUBJECT: v }, "PVFLOW_DLQ_SUBJECT", v, "a NATS subject without wildcards");
+    }
+  });
+
+  test("config - PVFLOW_CHECKPOINT_MODE defaults to exactly_once and accepts at_least_once", () => {
+    expect(loadConfig({}).checkpointMode).toBe("exactly_once");
+    expect(loadConfig({ PVFLOW_CHECKPOINT_MODE: "at_least_once" }).checkpointMode).toBe("at_least_once");
+  });
+  test("config - PVFLOW_CHECKPOINT_MODE rejects other modes", () => {
+    expectBad({ PVFLOW_CHECKPOINT_MODE: "exactly-once" }, "PVFLOW_CHECKPOINT_MODE", "exactly-once", "one of exactly_once, at_least_once");
+  });
+
+  test("config - PVFLOW_CREATE_STREAM defaults to true and accepts boolean words", () => {
+    expect(loadConfig({}).createStream).toBe(true);
+    for (const v of ["false", "0", "no", "FALSE"]) expect(loadConfig({ PVFLOW_CREATE_STREAM: v }).createStream).toBe(false);
+    for (const v of ["true", "1", "yes", "Yes"]) expect(loadConfig({ PVFLOW_CREATE_STREAM: v }).createStream).toBe(true);
+  });
+  test("config - PVFLOW_CREATE_STREAM rejects other words, quoting them as given", () => {
+    expectBad({ PVFLOW_CREATE_STREAM: "Maybe" }, "PVFLOW_CREATE_STREAM", "Maybe", "true or false");
+  });
+});
+
+describe("config secrets", () => {
+  test("config - credentials default to unset", () => {
+    const c = loadConfig({});
+    expect(c.natsAuth).toEqual({ token: undefined, user: undefined, password: undefined, credsFile: undefined });
+    expect(c.dbAuthToken).toBeUndefined();
+    expect(c.adminToken).toBeUndefined();
+  });
+  test("config - credentials are read", () => {
+    const c = loadConfig({
+      NATS_TOKEN: "tok", NATS_USER: "u", NATS_PASSWORD: "p", NATS_CREDS: "/x.creds",
+      PVFLOW_DB_AUTH_TOKEN: "dbt", PVFLOW_ADMIN_TOKEN: "adm",
+    });
+    expect(c.natsAuth).toEqual({ token: "tok", user: "u", password: "p", credsFile: "/x.creds" });
+    expect(c.dbAuthToken).toBe("dbt");
+    expect(c.adminToken).toBe("adm");
+  });
+  test("config - NATS_PASSWORD keeps surrounding spaces and empty means unset", () => {
+    expect(loadConfig({ NATS_USER: "u", NATS_PASSWORD: " p " }).natsAuth.password).toBe(" p ");
+    expect(loadConfig({ NATS_PASSWORD: "" }).natsAuth.password).toBeUndefined();
+  });
+  test("config - NATS_PASSWORD without NATS_USER throws without echoing the password", () => {
+    let err: unknown;
+    try {
+      loadConfig({ NATS_PASSWORD: "hunter2" });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const message = (err as Error).message;
+    expect(message).not.toContain("\n");
+    expect(message).toContain("NATS_PASSWORD");
+    expect(message).toContain("NATS_USER");
+    expect(message).not.toContain("hunter2");
+  });
+});
+
+describe("config freezing and redaction", () => {
+  test("config - the config and its arrays and auth are frozen", () => {
+    const c = loadConfig({ NATS_TOKEN: "t" });
+    for (const o of [c, c.natsServers, c.subjects, c.natsAuth]) expect(Object.isFrozen(o)).toBe(true);
+    expect(() => { (c as Config).stream = "X"; }).toThrow(TypeError);
+    expect(() => c.natsServers.push("nats://x:1")).toThrow(TypeError);
+    expect(() => { (c.natsAuth as { token?: string }).token = "x"; }).toThrow(TypeError);
+  });
+
+  test("config - publicConfig never contains secrets", () => {
+    const secrets = ["natstok", "natspw", "dbtok", "admtok", "urlpw", "qtok", "dbpw", "leak"];
+    const envs: Env[] = [
+      {
+        NATS_TOKEN: "natstok", PVFLOW_DB_AUTH_TOKEN: "dbtok", PVFLOW_ADMIN_TOKEN: "admtok",
+        NATS_URL: "nats://me:urlpw@a:4222,tls://natstok@b:4443",
+        PVFLOW_DB_URL: "libsql://me:dbpw@db.turso.io?authToken=qtok",
+      },
+      { NATS_USER: "me", NATS_PASSWORD: "natspw", NATS_URL: "nats://me:x@leak@a:4222", PVFLOW_DB_URL: "https://me:dbpw@h/x" },
+    ];
+    for (const env of envs) {
+      const text = JSON.stringify(publicConfig(loadConfig(env)));
+      for (const s of secrets) expect(text).not.toContain(s);
+    }
+    const p = publicConfig(loadConfig(envs[0]!));
+    expect(p.natsServers).toEqual(["nats://***@a:4222", "tls://***@b:4443"]);
+    expect(p.dbUrl).toBe("libsql://***@db.turso.io");
+    expect(p).toMatchObject({ natsAuth: "token", dbAuth: "token", adminToken: "set" });
+    expect(publicConfig(loadConfig(envs[1]!))).toMatchObject({ natsAuth: "user", natsServers: ["nats://***@a:4222"] });
+  });
+
+  test("config - publicConfig reports unset credentials and keeps plain settings", () => {
+    const p = publicConfig(loadConfig({}));
+    expect(p).toMatchObject({ natsAuth: "none", dbAuth: "none", adminToken: "unset", stream: "PV", dbUrl: "file:pvflow.db" });
+    expect(publicConfig(loadConfig({ NATS_CREDS: "/a.creds", NATS_TOKEN: "t" })).natsAuth).toBe("creds");
+  });
+
+  test("config - redactUrl leaves URLs without user info alone", () => {
+    expect(redactUrl("nats://a:4222")).toBe("nats://a:4222");
+    expect(redactUrl("https://h/p@x")).toBe("https://h/p@x");
+    expect(redactUrl("libsql://u:p@h?authToken=a@b")).toBe("libsql://***@h");
+  });
+});

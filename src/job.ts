@@ -1,0 +1,424 @@
+/**
+ * @module
+ * The job: wires the graph and keeps it alive. Each attempt reads the latest completed
+ * checkpoint, spawns the count subtasks (restored by key group) and the source subtasks (resuming
+ * every split after its position), connects every source to every count subtask with a channel,
+ * and runs the checkpoint coordinator. When any subtask fails, the attempt is torn down and the
+ * job restarts from the latest completed checkpoint, with exponential backoff; too many failures
+ * in a row without a completed checkpoint make it FAILED. `stop()` takes a final checkpoint.
+ */
+import type { NatsConnection } from "@nats-io/nats-core";
+import { jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
+import type { Config } from "./config.ts";
+import { CheckpointCoordinator, type CheckpointRecord } from "./checkpoint/coordinator.ts";
+import type { CheckpointStore, RestoredCheckpoint } from "./checkpoint/store.ts";
+import { connectNats } from "./nats/connect.ts";
+import type { CountTaskInit } from "./operators/count_task.ts";
+import { subtaskOfKey } from "./runtime/key_group.ts";
+import type { SourceTaskInit } from "./source/jetstream_source.ts";
+import type { KeyCounts, SplitPositions, TaskControl, TaskMetrics, TaskReport } from "./types.ts";
+import { JobMetrics } from "./job_metrics.ts";
+
+/** Job states, as Flink's `JobStatus` where they overlap. */
+export type JobState = "CREATED" | "RESTORING" | "RUNNING" | "RESTARTING" | "STOPPING" | "STOPPED" | "FAILED";
+
+/** A failure that a restart cannot fix (e.g. positions beyond the stream's end). */
+export class FatalJobError extends Error {
+  override name = "FatalJobError";
+}
+
+const WORKER_URL = new URL("./runtime/task_worker.ts", import.meta.url);
+const METRICS_INTERVAL_MS = 500;
+const FLUSH_INTERVAL_MS = 20;
+const READY_TIMEOUT_MS = 30_000;
+
+interface Task {
+  role: "source" | "count";
+  subtask: number;
+  worker: Worker;
+  ready?: boolean;
+}
+
+/** One run of the graph, from spawn to teardown. */
+interface Attempt {
+  tasks: Task[];
+  coordinator: CheckpointCoordinator;
+  /** Rejects on the first subtask failure. */
+  failed: Promise<never>;
+  fail(reason: string): void;
+  stopped: Set<string>;
+}
+
+/** Runs the pipeline described by `config`; see the module doc. */
+export class Job {
+  readonly config: Readonly<Config>;
+  readonly metrics = new JobMetrics();
+  readonly startedAt = Date.now();
+  state: JobState = "CREATED";
+  /** Why the job is not RUNNING (waiting for NATS, the last failure, ...). */
+  stateReason: string | undefined;
+  restarts = 0;
+  natsConnected = false;
+  /** The latest completed checkpoint's id and positions. */
+  committed: { checkpointId: number; positions: SplitPositions } = { checkpointId: 0, positions: {} };
+
+  #store: CheckpointStore;
+  #log: (line: string) => void;
+  #nc: NatsConnection | undefined;
+  #attempt: Attempt | undefined;
+  #stopRequested = false;
+  #wake: (() => void) | undefined;
+  #nextCheckpointId = 1;
+  #pastHistory: CheckpointRecord[] = [];
+  #done = Promise.withResolvers<void>();
+  #streamInfo: { at: number; info: StreamInfo } | undefined;
+
+  constructor(config: Readonly<Config>, store: CheckpointStore, log: (line: string) => void = console.error) {
+    this.config = config;
+    this.#store = store;
+    this.#log = log;
+  }
+
+  /** Resolves when the job is STOPPED or FAILED. */
+  get done(): Promise<void> {
+    return this.#done.promise;
+  }
+
+  /** The current attempt's coordinator, if running. */
+  get coordinator(): CheckpointCoordinator | undefined {
+    return this.#attempt?.coordinator;
+  }
+
+  /** Recent checkpoints of every attempt, newest first (at most 100). */
+  get checkpointHistory(): CheckpointRecord[] {
+    return [...(this.#attempt?.coordinator.history ?? []), ...this.#pastHistory].slice(0, 100);
+  }
+
+  /** Runs attempts until stopped or failed. Never throws. */
+  async run(): Promise<void> {
+    let consecutiveFailures = 0;
+    while (!this.#stopRequested) {
+      try {
+        await this.#runAttempt();
+        break; // graceful stop
+      } catch (err) {
+        const reason = (err as Error).message;
+        await this.#teardown();
+        if (this.#stopRequested) break;
+        if (err instanceof FatalJobError) {
+          this.#setState("FAILED", reason);
+          break;
+        }
+        if (this.#attemptCompletedCheckpoint) consecutiveFailures = 0;
+        consecutiveFailures++;
+        if (consecutiveFailures > this.config.restartAttempts) {
+          this.#setState("FAILED", `${reason} (gave up after ${this.config.restartAttempts} restarts without a completed checkpoint)`);
+          break;
+        }
+        this.restarts++;
+        const delay = Math.min(
+          this.config.restartBackoffMaxMs,
+          this.config.restartBackoffMs * 2 ** (consecutiveFailures - 1),
+        );
+        this.#setState("RESTARTING", `${reason}; restart ${this.restarts} in ${delay} ms`);
+        await this.#sleep(delay);
+      }
+    }
+    await this.#teardown();
+    await this.#nc?.close().catch(() => {});
+    if (this.state !== "FAILED") this.#setState("STOPPED");
+    this.#done.resolve();
+  }
+
+  /** Graceful stop: a final checkpoint, then teardown. Resolves when the job has ended. */
+  async stop(): Promise<void> {
+    if (this.#stopRequested) return this.done;
+    this.#stopRequested = true;
+    const attempt = this.#attempt;
+    if (this.state === "RUNNING" && attempt) {
+      this.#setState("STOPPING");
+      const final = attempt.coordinator.trigger({ final: true });
+      const timeout = new Promise<undefined>((r) => setTimeout(r, this.config.shutdownTimeoutMs));
+      const rec = await Promise.race([final.done, timeout, attempt.failed.catch(() => undefined)]);
+      if (rec?.status !== "COMPLETED") {
+        this.#log(`final checkpoint ${final.id} did not complete (${rec?.failureReason ?? "timeout"}); the next start replays from checkpoint ${this.committed.checkpointId}`);
+      }
+      attempt.fail("stopping");
+    }
+    this.#wake?.();
+    return this.done;
+  }
+
+  /** Triggers a checkpoint now; undefined when the job is not RUNNING. */
+  triggerCheckpoint(): { id: number; done: Promise<CheckpointRecord> } | undefined {
+    if (this.state !== "RUNNING") return undefined;
+    return this.#attempt?.coordinator.trigger();
+  }
+
+  /** The JetStream stream's info, cached for a second; undefined while NATS is unreachable. */
+  async streamInfo(): Promise<StreamInfo | undefined> {
+    const c = this.#streamInfo;
+    if (c && Date.now() - c.at < 1000) return c.info;
+    if (!this.#nc || !this.natsConnected) return c?.info;
+    try {
+      const jsm = await jetstreamManager(this.#nc);
+      const info = await jsm.streams.info(this.config.stream);
+      this.#streamInfo = { at: Date.now(), info };
+      return info;
+    } catch {
+      return c?.info;
+    }
+  }
+
+  #attemptCompletedCheckpoint = false;
+
+  async #runAttempt(): Promise<void> {
+    this.#attemptCompletedCheckpoint = false;
+    this.#setState("RESTORING");
+    const nc = await this.#connect();
+    if (this.#stopRequested) return;
+    const info = await this.#ensureStreams(nc);
+    const restored = await this.#store.loadLatest();
+    this.committed = { checkpointId: restored.checkpointId, positions: restored.positions };
+    this.#nextCheckpointId = Math.max(this.#nextCheckpointId, restored.checkpointId + 1);
+    this.#checkPositions(restored.positions, info);
+    const attempt = this.#spawn(restored);
+    this.#attempt = attempt;
+    await Promise.race([attempt.failed, this.#allReady(attempt)]);
+    if (this.#stopRequested) return;
+    this.#setState("RUNNING");
+    this.#log(`running: ${this.config.subjects.length} splits, ${this.config.sourceParallelism} sources, ` +
+      `${this.config.parallelism} count subtasks, from checkpoint ${restored.checkpointId} (${restored.counts.keys.length} keys)`);
+    attempt.coordinator.start();
+    await attempt.failed.catch((err) => {
+      if (this.#stopRequested) return;
+      throw err;
+    });
+  }
+
+  /** The management connection; waits (RESTORING, with the reason) while NATS is unreachable. */
+  async #connect(): Promise<NatsConnection> {
+    if (this.#nc && !this.#nc.isClosed()) return this.#nc;
+    let delay = 250;
+    for (;;) {
+      try {
+        const nc = await connectNats(this.config, "pvflow-job");
+        this.#nc = nc;
+        this.natsConnected = true;
+        this.stateReason = undefined;
+        (async () => {
+          for await (const s of nc.status()) {
+            if (s.type === "disconnect") this.natsConnected = false;
+            else if (s.type === "reconnect") this.natsConnected = true;
+          }
+        })().catch(() => {});
+        return nc;
+      } catch (err) {
+        this.stateReason = `waiting for NATS: ${(err as Error).message}`;
+        this.#log(`${this.stateReason}; retrying in ${delay} ms`);
+        await this.#sleep(delay);
+        if (this.#stopRequested) throw new Error("stopped while waiting for NATS");
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  /** Creates the stream (and a dead-letter stream) when missing and allowed. */
+  async #ensureStreams(nc: NatsConnection): Promise<StreamInfo> {
+    const jsm = await jetstreamManager(nc);
+    const { stream, subjects, createStream, dlqSubject } = this.config;
+    let info: StreamInfo;
+    try {
+      info = await jsm.streams.info(stream);
+    } catch (err) {
+      if (!/stream not found/i.test((err as Error).message)) throw err;
+      if (!createStream) throw new Error(`stream ${stream} does not exist and PVFLOW_CREATE_STREAM is false`);
+      const underPv = subjects.every((s) => s === "pv.>" || s.startsWith("pv."));
+      info = await jsm.streams.add({ name: stream, subjects: underPv ? ["pv.>"] : [...subjects] });
+      this.#log(`created stream ${stream} (${info.config.subjects?.join(", ")})`);
+    }
+    if (createStream) {
+      const captured = await jsm.streams.find(dlqSubject).catch(() => undefined);
+      if (!captured) {
+        await jsm.streams.add({ name: `${stream}_DLQ`, subjects: [dlqSubject] }).catch((err) => {
+          this.#log(`cannot create dead-letter stream ${stream}_DLQ: ${(err as Error).message}`);
+        });
+      }
+    }
+    this.#streamInfo = { at: Date.now(), info };
+    return info;
+  }
+
+  /** A position beyond the stream's last sequence means the stream was deleted or recreated. */
+  #checkPositions(positions: SplitPositions, info: StreamInfo): void {
+    for (const split of this.config.subjects) {
+      const pos = positions[split] ?? 0;
+      if (pos > info.state.last_seq) {
+        throw new FatalJobError(
+          `split ${split} resumes after sequence ${pos} but stream ${this.config.stream} ends at ${info.state.last_seq}: ` +
+            "the stream was deleted or recreated; refusing to count from a wrong place (use a new PVFLOW_DB_URL to start over)",
+        );
+      }
+    }
+  }
+
+  #spawn(restored: RestoredCheckpoint): Attempt {
+    const c = this.config;
+    const first = this.restarts === 0 && this.metrics.attempts === 0;
+    this.metrics.beginAttempt();
+    const failed = Promise.withResolvers<never>();
+    failed.promise.catch(() => {});
+    let failedOnce = false;
+    const tasks: Task[] = [];
+    const stopped = new Set<string>();
+    const attempt: Attempt = {
+      tasks,
+      stopped,
+      failed: failed.promise,
+      fail: (reason) => {
+        if (failedOnce) return;
+        failedOnce = true;
+        failed.reject(new Error(reason));
+      },
+      coordinator: new CheckpointCoordinator({
+        intervalMs: c.checkpointIntervalMs,
+        timeoutMs: c.checkpointTimeoutMs,
+        minPauseMs: c.checkpointMinPauseMs,
+        sources: c.sourceParallelism,
+        counts: c.parallelism,
+        firstCheckpointId: this.#nextCheckpointId,
+        trigger: (barrier) => {
+          this.#nextCheckpointId = barrier.checkpointId + 1;
+          for (const t of tasks) if (t.role === "source") post(t, { kind: "trigger", barrier });
+        },
+        commit: async (data) => {
+          const r = await this.#store.commit(data);
+          this.committed = {
+            checkpointId: data.record.id,
+            positions: { ...this.committed.positions, ...data.positions },
+          };
+          this.#attemptCompletedCheckpoint = true;
+          return r;
+        },
+        notifyComplete: (id) => { for (const t of tasks) post(t, { kind: "complete", checkpointId: id }); },
+        notifyAbort: (id) => { for (const t of tasks) if (t.role === "count") post(t, { kind: "abort", checkpointId: id }); },
+        onFinished: (r) => this.metrics.checkpointFinished(r),
+      }),
+    };
+
+    // Restored counts, partitioned by key group to their count subtasks.
+    const parts: KeyCounts[] = Array.from({ length: c.parallelism }, () => ({ keys: [], counts: [] }));
+    const { keys, counts } = restored.counts;
+    for (let i = 0; i < keys.length; i++) {
+      const p = parts[subtaskOfKey(keys[i], c.maxParallelism, c.parallelism)];
+      p.keys.push(keys[i]);
+      p.counts.push(counts[i]);
+    }
+    // One channel per (source, count) pair.
+    const links = Array.from({ length: c.sourceParallelism }, () =>
+      Array.from({ length: c.parallelism }, () => new MessageChannel()));
+
+    const onReport = (t: Task, r: TaskReport) => {
+      switch (r.kind) {
+        case "ack": attempt.coordinator.acknowledge(r); break;
+        case "declined": attempt.coordinator.decline(r.checkpointId, `${r.role} ${r.subtask}: ${r.reason}`); break;
+        case "metrics": this.metrics.update(r as TaskMetrics); break;
+        case "stopped": stopped.add(`${t.role}:${t.subtask}`); break;
+        case "failed": attempt.fail(`${t.role} subtask ${t.subtask} failed: ${r.error}`); break;
+        case "ready": t.ready = true; this.#readyChanged?.(); break;
+      }
+    };
+    const spawn = (role: "source" | "count", subtask: number, init: SourceTaskInit | CountTaskInit, transfer: MessagePort[]) => {
+      const worker = new Worker(WORKER_URL);
+      const t: Task = { role, subtask, worker };
+      tasks.push(t);
+      worker.onmessage = (e: MessageEvent<TaskReport>) => onReport(t, e.data);
+      worker.addEventListener("error", (e) => attempt.fail(`${role} subtask ${subtask} crashed: ${(e as ErrorEvent).message}`));
+      worker.addEventListener("close", () => attempt.fail(`${role} subtask ${subtask} exited`));
+      worker.postMessage(init, transfer);
+    };
+    for (let i = 0; i < c.parallelism; i++) {
+      const inputs = links.map((row) => row[i].port2);
+      spawn("count", i, {
+        role: "count",
+        subtask: i,
+        inputs,
+        mode: c.checkpointMode,
+        restored: parts[i],
+        metricsIntervalMs: METRICS_INTERVAL_MS,
+        faultThrowAt: first && i === 0 ? c.faultCountThrowAt : undefined,
+      }, inputs);
+    }
+    for (let s = 0; s < c.sourceParallelism; s++) {
+      const outputs = links[s].map((ch) => ch.port1);
+      const splits = c.subjects
+        .filter((_, i) => i % c.sourceParallelism === s)
+        .map((subject) => ({ subject, position: restored.positions[subject] ?? 0 }));
+      spawn("source", s, {
+        role: "source",
+        subtask: s,
+        nats: { natsServers: c.natsServers, natsAuth: c.natsAuth },
+        stream: c.stream,
+        splits,
+        outputs,
+        credits: c.channelCredits,
+        batchSize: c.batchSize,
+        maxParallelism: c.maxParallelism,
+        keyField: c.keyField,
+        maxEventBytes: c.maxEventBytes,
+        dlqSubject: c.dlqSubject,
+        metricsIntervalMs: METRICS_INTERVAL_MS,
+        flushIntervalMs: FLUSH_INTERVAL_MS,
+      }, outputs);
+    }
+    return attempt;
+  }
+
+  #readyChanged: (() => void) | undefined;
+
+  #allReady(attempt: Attempt): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`subtasks not ready after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+      const check = () => {
+        if (attempt.tasks.every((t) => t.ready)) {
+          clearTimeout(timer);
+          this.#readyChanged = undefined;
+          resolve();
+        }
+      };
+      this.#readyChanged = check;
+      check();
+    });
+  }
+
+  /** Stops the coordinator and terminates every worker of the current attempt. */
+  async #teardown(): Promise<void> {
+    const a = this.#attempt;
+    if (!a) return;
+    this.#attempt = undefined;
+    a.coordinator.stop();
+    this.#pastHistory = [...a.coordinator.history, ...this.#pastHistory].slice(0, 100);
+    for (const t of a.tasks) {
+      t.worker.onmessage = null;
+      t.worker.terminate();
+    }
+    this.metrics.endAttempt();
+  }
+
+  #setState(state: JobState, reason?: string): void {
+    if (this.state !== state || reason) this.#log(reason ? `${state}: ${reason}` : state);
+    this.state = state;
+    this.stateReason = reason;
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => { this.#wake = undefined; resolve(); }, ms);
+      this.#wake = () => { clearTimeout(t); this.#wake = undefined; resolve(); };
+    });
+  }
+}
+
+function post(t: Task, msg: TaskControl): void {
+  t.worker.postMessage(msg);
+}

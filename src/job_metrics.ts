@@ -1,0 +1,101 @@
+/**
+ * @module
+ * The job's counters: subtask metrics of the current attempt added to those of earlier attempts,
+ * the latest progress of each split, and checkpoint statistics with Prometheus-style histograms.
+ */
+import type { CheckpointRecord } from "./checkpoint/coordinator.ts";
+import type { DeadLetterReason, SplitMetrics, TaskMetrics } from "./types.ts";
+
+/** Histogram bucket upper bounds, in seconds. */
+export const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** A cumulative histogram (Prometheus semantics). */
+export class Histogram {
+  readonly bounds: number[];
+  readonly buckets: number[];
+  count = 0;
+  sum = 0;
+
+  constructor(bounds = SECONDS_BUCKETS) {
+    this.bounds = bounds;
+    this.buckets = bounds.map(() => 0);
+  }
+
+  observe(v: number): void {
+    this.count++;
+    this.sum += v;
+    for (let i = 0; i < this.bounds.length; i++) if (v <= this.bounds[i]) this.buckets[i]++;
+  }
+}
+
+/** Totals over the whole life of the process. */
+export interface RecordTotals {
+  recordsIn: number;
+  recordsOut: number;
+  counted: number;
+  deadLettered: Partial<Record<DeadLetterReason, number>>;
+  deadLetteredTotal: number;
+}
+
+/** Aggregates subtask metrics across attempts. */
+export class JobMetrics {
+  attempts = 0;
+  checkpointsCompleted = 0;
+  checkpointsFailed = 0;
+  readonly checkpointDuration = new Histogram();
+  readonly checkpointAlignment = new Histogram();
+  /** Latest progress of every split (kept across attempts). */
+  readonly splits: Record<string, SplitMetrics> = {};
+  #current = new Map<string, TaskMetrics>();
+  #carried: RecordTotals = { recordsIn: 0, recordsOut: 0, counted: 0, deadLettered: {}, deadLetteredTotal: 0 };
+
+  beginAttempt(): void {
+    this.attempts++;
+    this.#current.clear();
+  }
+
+  /** Folds the finished attempt's counters into the carried totals. */
+  endAttempt(): void {
+    this.#carried = this.totals();
+    this.#current.clear();
+  }
+
+  update(m: TaskMetrics): void {
+    this.#current.set(`${m.role}:${m.subtask}`, m);
+    if (m.splits) Object.assign(this.splits, m.splits);
+  }
+
+  checkpointFinished(r: CheckpointRecord): void {
+    if (r.status === "COMPLETED") {
+      this.checkpointsCompleted++;
+      this.checkpointDuration.observe((r.durationMs ?? 0) / 1000);
+      this.checkpointAlignment.observe((r.alignmentMs ?? 0) / 1000);
+    } else {
+      this.checkpointsFailed++;
+    }
+  }
+
+  /** Distinct keys held by the count subtasks of the current attempt. */
+  get keys(): number {
+    let n = 0;
+    for (const m of this.#current.values()) n += m.keys ?? 0;
+    return n;
+  }
+
+  totals(): RecordTotals {
+    const t: RecordTotals = { ...this.#carried, deadLettered: { ...this.#carried.deadLettered } };
+    for (const m of this.#current.values()) {
+      if (m.role === "source") {
+        t.recordsIn += m.recordsIn;
+        t.recordsOut += m.recordsOut;
+        for (const [reason, n] of Object.entries(m.deadLettered) as [DeadLetterReason, number][]) {
+          t.deadLettered[reason] = (t.deadLettered[reason] ?? 0) + n;
+          t.deadLetteredTotal += n;
+        }
+      } else {
+        t.counted += m.recordsIn;
+      }
+    }
+    return t;
+  }
+}

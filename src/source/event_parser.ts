@@ -1,0 +1,39 @@
+/**
+ * @module
+ * Turns one event payload into its key, or into the reason it is dead-lettered. Each payload is
+ * decoded and parsed exactly once.
+ */
+import type { DeadLetterReason } from "../types.ts";
+
+/** Longest accepted key, in UTF-8 bytes. */
+export const MAX_KEY_BYTES = 1024;
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+/** A key, or why there is none. */
+export type ParseResult = { key: string; reason?: undefined } | { key?: undefined; reason: DeadLetterReason };
+
+/** Extracts the string field `keyField` from a JSON object payload. */
+export function parseEvent(data: Uint8Array, keyField: string, maxEventBytes: number): ParseResult {
+  if (data.length > maxEventBytes) return { reason: "too_large" };
+  let text: string;
+  try {
+    text = decoder.decode(data);
+  } catch {
+    return { reason: "not_utf8" };
+  }
+  let event: unknown;
+  try {
+    event = JSON.parse(text);
+  } catch {
+    return { reason: "not_json" };
+  }
+  if (typeof event !== "object" || event === null || Array.isArray(event)) return { reason: "not_object" };
+  if (!Object.hasOwn(event, keyField)) return { reason: "key_missing" };
+  const key = (event as Record<string, unknown>)[keyField];
+  if (typeof key !== "string") return { reason: "key_not_string" };
+  if (key.length === 0) return { reason: "key_empty" };
+  if (key.length > MAX_KEY_BYTES / 3 && encoder.encode(key).length > MAX_KEY_BYTES) return { reason: "key_too_long" };
+  return { key };
+}

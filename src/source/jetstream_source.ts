@@ -1,0 +1,152 @@
+/**
+ * @module
+ * A source subtask inside a task worker. Each of its splits (one filter subject) is read by an
+ * ephemeral pull consumer with `ack_policy: none`, starting at the split's checkpointed position
+ * + 1; each event is parsed once, routed by key group to a count subtask, and batched onto that
+ * subtask's channel. On `trigger(n)` — which runs between two events, never inside one — it
+ * records every split's position, flushes, emits barrier n on every channel and acknowledges n
+ * with the positions. Correctness never depends on JetStream acks.
+ */
+import { headers, nanos, type NatsConnection } from "@nats-io/nats-core";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { connectNats, type NatsSettings } from "../nats/connect.ts";
+import { OutputChannel } from "../runtime/channel.ts";
+import { subtaskOfKey } from "../runtime/key_group.ts";
+import { RecordWriter } from "../runtime/record_writer.ts";
+import type { DeadLetterReason, SplitMetrics, SplitPositions, TaskControl, TaskReport } from "../types.ts";
+import { parseEvent } from "./event_parser.ts";
+
+/** The `init` message of a source subtask. */
+export interface SourceTaskInit {
+  role: "source";
+  subtask: number;
+  nats: NatsSettings;
+  stream: string;
+  /** Each split with the stream sequence of the last event already counted. */
+  splits: { subject: string; position: number }[];
+  outputs: MessagePort[];
+  credits: number;
+  batchSize: number;
+  maxParallelism: number;
+  keyField: string;
+  maxEventBytes: number;
+  dlqSubject: string;
+  metricsIntervalMs: number;
+  /** Partial batches older than this are sent (latency bound under light traffic). */
+  flushIntervalMs: number;
+}
+
+/** Events the pull consumer may buffer per split. */
+const PULL_BATCH = 4096;
+
+interface SplitState extends SplitMetrics {
+  subject: string;
+  messages?: ConsumerMessages;
+  consumerName?: string;
+}
+
+/** Connects, starts every split, and returns the control handler. */
+export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) => void): Promise<(c: TaskControl) => void> {
+  const { subtask, stream, keyField, maxEventBytes, maxParallelism } = init;
+  const parallelism = init.outputs.length;
+  const nc = await connectNats(init.nats, `pvflow-source-${subtask}`);
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  const channels = init.outputs.map((p) => new OutputChannel(p, init.credits));
+  const writer = new RecordWriter(channels, init.batchSize);
+  const splits: SplitState[] = init.splits.map((s) => ({
+    subject: s.subject, position: s.position, delivered: s.position, pending: 0,
+  }));
+  const deadLettered: Partial<Record<DeadLetterReason, number>> = {};
+  let recordsIn = 0;
+  let recordsOut = 0;
+  let stopped = false;
+
+  const reportMetrics = () => {
+    const perSplit: Record<string, SplitMetrics> = {};
+    for (const s of splits) perSplit[s.subject] = { delivered: s.delivered, position: s.position, pending: s.pending };
+    post({ kind: "metrics", role: "source", subtask, recordsIn, recordsOut, deadLettered: { ...deadLettered }, splits: perSplit });
+  };
+
+  const deadLetter = (split: SplitState, m: JsMsg, reason: DeadLetterReason) => {
+    const h = headers();
+    h.set("Nats-Msg-Id", `${stream}:${m.seq}`); // JetStream dedup: once per event across replays
+    h.set("Pvflow-Reason", reason);
+    h.set("Pvflow-Stream", stream);
+    h.set("Pvflow-Split", split.subject);
+    h.set("Pvflow-Subject", m.subject);
+    h.set("Pvflow-Stream-Seq", String(m.seq));
+    nc.publish(init.dlqSubject, m.data, { headers: h });
+    deadLettered[reason] = (deadLettered[reason] ?? 0) + 1;
+  };
+
+  const read = async (split: SplitState) => {
+    const name = `pvflow_${stream}_s${subtask}_${crypto.randomUUID().slice(0, 8)}`;
+    await jsm.consumers.add(stream, {
+      name,
+      filter_subject: split.subject,
+      ack_policy: AckPolicy.None,
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: split.position + 1,
+      inactive_threshold: nanos(30_000),
+      mem_storage: true,
+    });
+    split.consumerName = name;
+    const consumer = await js.consumers.get(stream, name);
+    const messages = await consumer.consume({ max_messages: PULL_BATCH, abort_on_missing_resource: true });
+    split.messages = messages;
+    for await (const m of messages) {
+      if (stopped) break;
+      const seq = m.seq;
+      recordsIn++;
+      split.delivered = seq;
+      split.pending = m.info.pending;
+      if (seq <= split.position) continue; // never emit an event twice, whatever the server sends
+      const r = parseEvent(m.data, keyField, maxEventBytes);
+      if (r.key !== undefined) {
+        writer.emit(subtaskOfKey(r.key, maxParallelism, parallelism), r.key);
+        recordsOut++;
+      } else {
+        deadLetter(split, m, r.reason);
+      }
+      split.position = seq;
+      if (writer.backpressured) await writer.whenWritable();
+    }
+    if (!stopped) throw new Error(`split ${split.subject}: consumer ended unexpectedly (stream or consumer deleted?)`);
+  };
+
+  const fail = (err: unknown) => {
+    if (stopped) return;
+    post({ kind: "failed", role: "source", subtask, error: `source ${subtask}: ${(err as Error).message ?? err}` });
+  };
+  for (const s of splits) read(s).catch(fail);
+  const flushTimer = setInterval(() => writer.flushWritable(), init.flushIntervalMs);
+  const metricsTimer = setInterval(reportMetrics, init.metricsIntervalMs);
+  post({ kind: "ready", role: "source", subtask });
+
+  const stop = async () => {
+    stopped = true;
+    clearInterval(flushTimer);
+    clearInterval(metricsTimer);
+    writer.broadcastEnd();
+    reportMetrics();
+    for (const s of splits) {
+      await s.messages?.close().catch(() => {});
+      if (s.consumerName) await jsm.consumers.delete(stream, s.consumerName).catch(() => {});
+    }
+    await nc.close();
+    post({ kind: "stopped", role: "source", subtask });
+  };
+
+  return (control) => {
+    if (control.kind !== "trigger" || stopped) return;
+    const { barrier } = control;
+    const positions: SplitPositions = {};
+    for (const s of splits) positions[s.subject] = s.position;
+    writer.broadcastBarrier(barrier);
+    post({ kind: "ack", role: "source", subtask, checkpointId: barrier.checkpointId, positions });
+    if (barrier.final) stop().catch(fail);
+  };
+}
+
+export type { NatsConnection };

@@ -1,0 +1,118 @@
+/**
+ * @module
+ * The messages of a job: stream elements that travel on channels between subtasks, and the
+ * control messages between the job (main thread) and its task workers.
+ */
+
+/** A checkpoint barrier: ids strictly increase within a process. */
+export interface Barrier {
+  checkpointId: number;
+  timestamp: number;
+  /** Set on the last barrier of a graceful stop: sources stop reading after emitting it. */
+  final?: boolean;
+}
+
+/** Records routed to one count subtask: each record is the key of one event. */
+export interface RecordBatch {
+  kind: "records";
+  keys: string[];
+}
+
+/** A barrier travelling in-band on a channel. */
+export interface BarrierElement {
+  kind: "barrier";
+  barrier: Barrier;
+}
+
+/** The sender will send nothing more on this channel. */
+export interface EndOfInput {
+  kind: "end";
+}
+
+/** What a channel carries, in order. */
+export type StreamElement = RecordBatch | BarrierElement | EndOfInput;
+
+/** Receiver → sender on the same port: room for `n` more record batches. */
+export interface Credit {
+  kind: "credit";
+  n: number;
+}
+
+/** The JetStream sequence of the last event a split emitted downstream (0: none yet). */
+export type SplitPositions = Record<string, number>;
+
+/** Counts of the keys changed since the last completed checkpoint, as absolute values. */
+export interface KeyCounts {
+  keys: string[];
+  counts: number[];
+}
+
+/** A source subtask's acknowledgement of checkpoint `checkpointId`. */
+export interface SourceAck {
+  kind: "ack";
+  role: "source";
+  subtask: number;
+  checkpointId: number;
+  positions: SplitPositions;
+}
+
+/** A count subtask's acknowledgement: its changed keys and how long alignment held input. */
+export interface CountAck {
+  kind: "ack";
+  role: "count";
+  subtask: number;
+  checkpointId: number;
+  changed: KeyCounts;
+  alignmentMs: number;
+}
+
+/** Either kind of acknowledgement. */
+export type TaskAck = SourceAck | CountAck;
+
+/** Dead-letter reasons, in the order checks are made. */
+export type DeadLetterReason =
+  | "too_large"
+  | "not_utf8"
+  | "not_json"
+  | "not_object"
+  | "key_missing"
+  | "key_not_string"
+  | "key_empty"
+  | "key_too_long";
+
+/** Per-split progress reported by a source subtask. */
+export interface SplitMetrics {
+  /** Stream sequence of the last event read. */
+  delivered: number;
+  /** Stream sequence of the last event emitted (its position). */
+  position: number;
+  /** Consumer's count of events still pending in the stream. */
+  pending: number;
+}
+
+/** Periodic counters of a subtask (cumulative since the worker started). */
+export interface TaskMetrics {
+  kind: "metrics";
+  role: "source" | "count";
+  subtask: number;
+  recordsIn: number;
+  recordsOut: number;
+  deadLettered: Partial<Record<DeadLetterReason, number>>;
+  splits?: Record<string, SplitMetrics>;
+  keys?: number;
+}
+
+/** Worker → job messages. */
+export type TaskReport =
+  | { kind: "ready"; role: "source" | "count"; subtask: number }
+  | TaskAck
+  | TaskMetrics
+  | { kind: "declined"; subtask: number; role: "source" | "count"; checkpointId: number; reason: string }
+  | { kind: "stopped"; role: "source" | "count"; subtask: number }
+  | { kind: "failed"; role: "source" | "count"; subtask: number; error: string };
+
+/** Job → worker control messages (the `init` message is role-specific, see the task files). */
+export type TaskControl =
+  | { kind: "trigger"; barrier: Barrier }
+  | { kind: "complete"; checkpointId: number }
+  | { kind: "abort"; checkpointId: number };

