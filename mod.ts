@@ -1,9 +1,60 @@
-import { createClient } from "@libsql/client";
-const db = createClient({ url: process.env.PVFLOW_DB_URL ?? "file:pvflow.db" });
-await db.execute("create table if not exists t(x)");
-const w = new Worker(new URL("./src/runtime/task_worker.ts", import.meta.url));
-const echo = await new Promise((r) => { w.onmessage = (e) => r(e.data); w.postMessage("hi"); });
-console.log("echo", echo, import.meta.url);
-const s = Bun.serve({ port: 0, fetch: () => new Response("ok") });
-console.log("port", s.port);
-process.on("SIGTERM", () => { console.log("bye"); process.exit(0); });
+/**
+ * @module
+ * The pvflow binary: environment → config → checkpoint store → job → status server. SIGTERM or
+ * SIGINT stop gracefully (final checkpoint); a second signal exits at once.
+ */
+import { CheckpointStore } from "./src/checkpoint/store.ts";
+import { ConfigError, loadConfig, redactUrl, type Config } from "./src/config.ts";
+import { createStatusApp } from "./src/http/status_app.ts";
+import { Job } from "./src/job.ts";
+
+const VERSION = process.env.PVFLOW_VERSION ?? "dev";
+const log = (line: string) => console.error(`${new Date().toISOString()} pvflow: ${line}`);
+
+let config: Readonly<Config>;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(`pvflow: ${err.message}`);
+  process.exit(2);
+}
+
+let store: CheckpointStore;
+try {
+  store = await CheckpointStore.open({ url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream });
+} catch (err) {
+  console.error(`pvflow: ${(err as Error).message}`);
+  process.exit(1);
+}
+log(`pvflow ${VERSION}: checkpoint store ${redactUrl(config.dbUrl)}, ${config.checkpointMode}`);
+
+// Resolved here, in the root module, so that it also points into a compiled binary's bundle.
+const workerUrl = new URL("./src/runtime/task_worker.ts", import.meta.url);
+const job = new Job(config, store, { log, workerUrl });
+const app = createStatusApp({ job, store, version: VERSION, adminToken: config.adminToken });
+let server: ReturnType<typeof Bun.serve>;
+try {
+  server = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch });
+} catch (err) {
+  console.error(`pvflow: cannot listen on ${config.httpHost}:${config.httpPort} (PVFLOW_HTTP_HOST/PVFLOW_HTTP_PORT): ${(err as Error).message}`);
+  process.exit(1);
+}
+log(`status server on http://${server.hostname}:${server.port}`);
+
+let signals = 0;
+const onSignal = (sig: string) => {
+  if (++signals > 1) {
+    log(`${sig} again: exiting now`);
+    process.exit(130);
+  }
+  log(`${sig}: stopping (final checkpoint; send again to exit at once)`);
+  job.stop();
+};
+process.on("SIGTERM", () => onSignal("SIGTERM"));
+process.on("SIGINT", () => onSignal("SIGINT"));
+
+await job.run();
+server.stop(true);
+store.close();
+process.exit(job.state === "FAILED" ? 1 : 0);

@@ -27,7 +27,11 @@ export class FatalJobError extends Error {
   override name = "FatalJobError";
 }
 
-const WORKER_URL = new URL("./runtime/task_worker.ts", import.meta.url);
+/**
+ * The task worker entry. A compiled binary must pass the URL resolved from its root module
+ * (`mod.ts`): inside the bundle, this module's `import.meta.url` is the binary's, not this file's.
+ */
+const DEFAULT_WORKER_URL = new URL("./runtime/task_worker.ts", import.meta.url);
 const METRICS_INTERVAL_MS = 500;
 const FLUSH_INTERVAL_MS = 20;
 const READY_TIMEOUT_MS = 30_000;
@@ -73,10 +77,17 @@ export class Job {
   #done = Promise.withResolvers<void>();
   #streamInfo: { at: number; info: StreamInfo } | undefined;
 
-  constructor(config: Readonly<Config>, store: CheckpointStore, log: (line: string) => void = console.error) {
+  #workerUrl: URL;
+
+  constructor(
+    config: Readonly<Config>,
+    store: CheckpointStore,
+    options: { log?: (line: string) => void; workerUrl?: URL } = {},
+  ) {
     this.config = config;
     this.#store = store;
-    this.#log = log;
+    this.#log = options.log ?? console.error;
+    this.#workerUrl = options.workerUrl ?? DEFAULT_WORKER_URL;
   }
 
   /** Resolves when the job is STOPPED or FAILED. */
@@ -329,7 +340,7 @@ export class Job {
       }
     };
     const spawn = (role: "source" | "count", subtask: number, init: SourceTaskInit | CountTaskInit, transfer: MessagePort[]) => {
-      const worker = new Worker(WORKER_URL);
+      const worker = new Worker(this.#workerUrl);
       const t: Task = { role, subtask, worker };
       tasks.push(t);
       worker.onmessage = (e: MessageEvent<TaskReport>) => onReport(t, e.data);

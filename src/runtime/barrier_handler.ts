@@ -95,13 +95,18 @@ export class BarrierHandler<R> {
     this.#offer(channel, { kind: "end" });
   }
 
-  /** The coordinator gave up on `checkpointId` (timeout): stop aligning it and release input. */
+  /**
+   * The coordinator gave up on `checkpointId` (timeout): stop aligning it and release input. An
+   * older checkpoint still aligning here is abandoned too (ids strictly increase), so that its
+   * barriers are not mistaken for late ones while it could still complete.
+   */
   abortCheckpoint(checkpointId: number): void {
-    if (this.#pending?.checkpointId !== checkpointId) {
+    if (this.#pending === undefined || checkpointId < this.#pending.checkpointId) {
       this.#lastFinished = Math.max(this.#lastFinished, checkpointId);
       return;
     }
     this.#finish();
+    this.#lastFinished = Math.max(this.#lastFinished, checkpointId);
     this.#drain();
   }
 

@@ -1,0 +1,146 @@
+/**
+ * @module
+ * The status server as a Hono app factory: health, readiness, status, checkpoint history, the
+ * committed counts (the exactly-once view), Prometheus metrics and a manual checkpoint trigger.
+ * Errors are JSON with the right status code, never a stack trace.
+ */
+import { Hono, type Context } from "hono";
+import type { CheckpointStore } from "../checkpoint/store.ts";
+import { bearerMatches } from "./auth.ts";
+import { jobStatus, type JobView } from "./job_status.ts";
+import { MetricsText } from "./metrics_text.ts";
+
+/** What the app serves from. */
+export interface StatusAppDeps {
+  job: JobView;
+  store: Pick<CheckpointStore, "readCounts" | "readCount" | "listCheckpoints">;
+  version: string;
+  /** When set, every POST needs `Authorization: Bearer <adminToken>`. */
+  adminToken?: string;
+  /** Optional HTML for `GET /`. */
+  dashboardHtml?: string;
+}
+
+/** Largest `top` accepted by `/counts`. */
+export const MAX_TOP = 100_000;
+
+const jsonError = (c: Context, status: 400 | 401 | 404 | 405 | 500 | 503, error: string, extra = {}) =>
+  c.json({ error, ...extra }, status);
+
+/** Creates the status app. */
+export function createStatusApp(deps: StatusAppDeps): Hono {
+  const { job, store } = deps;
+  const app = new Hono();
+
+  app.use("*", async (c, next) => {
+    if (c.req.method === "POST" && deps.adminToken && !bearerMatches(c.req.header("authorization"), deps.adminToken)) {
+      c.header("WWW-Authenticate", 'Bearer realm="pvflow"');
+      return jsonError(c, 401, "missing or wrong bearer token");
+    }
+    await next();
+  });
+
+  if (deps.dashboardHtml) {
+    const html = deps.dashboardHtml;
+    app.get("/", (c) => c.html(html));
+  }
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+
+  app.get("/readyz", (c) => {
+    const ready = job.state === "RUNNING" && job.natsConnected;
+    const body = { ready, state: job.state, natsConnected: job.natsConnected, reason: job.stateReason ?? null };
+    return c.json(body, ready ? 200 : 503);
+  });
+
+  app.get("/status", async (c) => c.json(await jobStatus(job, deps.version)));
+
+  app.get("/checkpoints", async (c) => {
+    const recent = job.checkpointHistory;
+    const known = new Set(recent.map((r) => r.id));
+    const stored = recent.length >= 100 ? [] : await store.listCheckpoints(100);
+    const older = stored.filter((s) => !known.has(s.id)).map((s) => ({
+      id: s.id, status: "COMPLETED", triggerTime: s.triggerTime, durationMs: s.durationMs,
+      alignmentMs: s.alignmentMs, rows: s.rows, bytes: s.bytes, subtasks: [],
+    }));
+    const all = [...recent, ...older].sort((a, b) => b.id - a.id).slice(0, 100);
+    return c.json({ checkpoints: all.map(({ subtasks: _, ...r }) => r) });
+  });
+
+  app.get("/checkpoints/:id", async (c) => {
+    const id = Number(c.req.param("id"));
+    if (!Number.isSafeInteger(id) || id < 1) return jsonError(c, 400, "checkpoint id must be a positive integer");
+    const rec = job.checkpointHistory.find((r) => r.id === id);
+    if (rec) return c.json(rec);
+    const stored = (await store.listCheckpoints(1_000_000)).find((s) => s.id === id);
+    if (stored) return c.json({ ...stored, status: "COMPLETED", subtasks: [] });
+    return jsonError(c, 404, `checkpoint ${id} not found`);
+  });
+
+  app.post("/checkpoints", (c) => {
+    const t = job.triggerCheckpoint();
+    if (!t) return jsonError(c, 503, `job is ${job.state}, not RUNNING`, { state: job.state });
+    return c.json({ id: t.id }, 202);
+  });
+
+  app.get("/counts", async (c) => {
+    const raw = c.req.query("top");
+    let top: number | undefined;
+    if (raw !== undefined) {
+      top = /^\d+$/.test(raw) ? Number(raw) : NaN;
+      if (!(top >= 1 && top <= MAX_TOP)) return jsonError(c, 400, `top must be an integer from 1 to ${MAX_TOP}, got ${JSON.stringify(raw)}`);
+    }
+    return c.json(await store.readCounts(top));
+  });
+
+  app.get("/counts/:key", async (c) => {
+    const key = c.req.param("key");
+    const r = await store.readCount(key);
+    if (!r) return jsonError(c, 404, `key ${JSON.stringify(key)} has no committed count`, { key });
+    return c.json({ key, count: r.count, checkpointId: r.checkpointId });
+  });
+
+  app.get("/metrics", (c) => {
+    c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    return c.body(metricsText(job));
+  });
+
+  const routes = ["/", "/healthz", "/readyz", "/status", "/checkpoints", "/checkpoints/:id", "/counts", "/counts/:key", "/metrics"];
+  for (const r of routes) app.all(r, (c) => jsonError(c, 405, `method ${c.req.method} not allowed on ${c.req.path}`));
+
+  app.notFound((c) => jsonError(c, 404, `no route ${c.req.method} ${c.req.path}`));
+  app.onError((err, c) => {
+    console.error(`status server: ${c.req.method} ${c.req.path}: ${err.message}`);
+    return jsonError(c, 500, "internal error");
+  });
+  return app;
+}
+
+/** The Prometheus exposition of the job's metrics. */
+export function metricsText(job: JobView): string {
+  const t = job.metrics.totals();
+  const m = new MetricsText()
+    .counter("pvflow_records_in_total", "Events read from JetStream.", t.recordsIn)
+    .counter("pvflow_records_out_total", "Events routed to count subtasks.", t.recordsOut)
+    .counter("pvflow_records_counted_total", "Events counted by count subtasks.", t.counted)
+    .counter("pvflow_dead_lettered_total", "Malformed events sent to the dead-letter subject, by reason.",
+      Object.entries(t.deadLettered).map(([reason, n]) => [{ reason }, n ?? 0]))
+    .counter("pvflow_checkpoints_completed_total", "Completed checkpoints.", job.metrics.checkpointsCompleted)
+    .counter("pvflow_checkpoints_failed_total", "Failed or aborted checkpoints.", job.metrics.checkpointsFailed)
+    .gauge("pvflow_checkpoint_in_progress", "1 while a checkpoint is in flight.", job.coordinator?.inProgress ? 1 : 0)
+    .gauge("pvflow_last_checkpoint_id", "Id of the latest completed checkpoint.", job.committed.checkpointId)
+    .histogram("pvflow_checkpoint_duration_seconds", "End-to-end duration of completed checkpoints.", job.metrics.checkpointDuration)
+    .histogram("pvflow_checkpoint_alignment_seconds", "Longest barrier alignment of completed checkpoints.", job.metrics.checkpointAlignment)
+    .counter("pvflow_restarts_total", "Job restarts after failures.", job.restarts)
+    .gauge("pvflow_keys", "Distinct keys in the count subtasks.", job.metrics.keys)
+    .gauge("pvflow_up", "1 while the job is RUNNING.", job.state === "RUNNING" ? 1 : 0)
+    .gauge("pvflow_nats_connected", "1 while the NATS connection is up.", job.natsConnected ? 1 : 0);
+  const splits = job.config.subjects;
+  m.gauge("pvflow_split_lag", "Events in the stream not yet read, per split.",
+    splits.map((s) => [{ split: s }, job.metrics.splits[s]?.pending ?? 0]));
+  m.gauge("pvflow_split_committed_position", "Stream sequence of the latest completed checkpoint, per split.",
+    splits.map((s) => [{ split: s }, job.committed.positions[s] ?? 0]));
+  m.gauge("pvflow_split_delivered_sequence", "Stream sequence of the last event read, per split.",
+    splits.map((s) => [{ split: s }, job.metrics.splits[s]?.delivered ?? 0]));
+  return m.toString();
+}
