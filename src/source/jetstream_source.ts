@@ -14,6 +14,7 @@ import { OutputChannel } from "../runtime/channel.ts";
 import { subtaskOfKey } from "../runtime/key_group.ts";
 import { RecordWriter } from "../runtime/record_writer.ts";
 import type { DeadLetterReason, SplitMetrics, SplitPositions, TaskControl, TaskReport } from "../types.ts";
+import { AckSubjectParser } from "./ack_subject.ts";
 import { parseEvent } from "./event_parser.ts";
 
 /** The `init` message of a source subtask. */
@@ -95,12 +96,15 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     const consumer = await js.consumers.get(stream, name);
     const messages = await consumer.consume({ max_messages: PULL_BATCH, abort_on_missing_resource: true });
     split.messages = messages;
+    const ack = new AckSubjectParser();
     for await (const m of messages) {
       if (stopped) break;
-      const seq = m.seq;
+      // The raw reply subject is cheaper to read than `m.info`; fall back for unknown formats.
+      const known = ack.parse((m as unknown as { msg: { reply: string } }).msg.reply);
+      const seq = known ? ack.seq : m.info.streamSequence;
       recordsIn++;
       split.delivered = seq;
-      split.pending = m.info.pending;
+      split.pending = known ? ack.pending : m.info.pending;
       if (seq <= split.position) continue; // never emit an event twice, whatever the server sends
       const r = parseEvent(m.data, keyField, maxEventBytes);
       if (r.key !== undefined) {
