@@ -151,7 +151,11 @@ export class Job {
       const final = attempt.coordinator.trigger({ final: true });
       const timeout = new Promise<undefined>((r) => setTimeout(r, this.config.shutdownTimeoutMs));
       const rec = await Promise.race([final.done, timeout, attempt.failed.catch(() => undefined)]);
-      if (rec?.status !== "COMPLETED") {
+      if (rec?.status === "COMPLETED") {
+        // Let the sources delete their consumers and close their connections.
+        const sources = this.config.sourceParallelism;
+        await until(() => [...attempt.stopped].filter((s) => s.startsWith("source:")).length === sources, 2000);
+      } else {
         this.#log(`final checkpoint ${final.id} did not complete (${rec?.failureReason ?? "timeout"}); the next start replays from checkpoint ${this.committed.checkpointId}`);
       }
       attempt.fail("stopping");
@@ -428,6 +432,12 @@ export class Job {
       this.#wake = () => { clearTimeout(t); this.#wake = undefined; resolve(); };
     });
   }
+}
+
+/** Resolves once `check()` is true (polled every 20 ms) or `timeoutMs` has passed. */
+async function until(check: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check() && Date.now() < end) await Bun.sleep(20);
 }
 
 function post(t: Task, msg: TaskControl): void {

@@ -15,6 +15,7 @@ export class OutputChannel {
   #credits: number;
   #waiters: Array<() => void> = [];
   #closed = false;
+  #ended = false;
   /** Record batches sent so far. */
   batchesSent = 0;
 
@@ -49,6 +50,7 @@ export class OutputChannel {
    * sent without credit (only to flush before a barrier) is paid back by the next grant.
    */
   sendRecords(keys: string[]): void {
+    if (this.#ended) return; // nothing may follow end of input
     this.#credits--;
     this.batchesSent++;
     this.#post({ kind: "records", keys });
@@ -56,7 +58,9 @@ export class OutputChannel {
 
   /** Sends any non-record element (barrier, end of input); never waits for credit. */
   send(element: Exclude<StreamElement, { kind: "records" }>): void {
+    if (this.#ended) return;
     this.#post(element);
+    if (element.kind === "end") this.#ended = true;
   }
 
   /** Stops listening for credits and wakes any waiter; sends nothing more. */
