@@ -34,6 +34,9 @@ const SCHEMA = [
    ) WITHOUT ROWID`,
 ];
 
+/** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+
 /** Rows per multi-row upsert (2 or 3 parameters each, well under SQLite's limit). */
 const ROWS_PER_STATEMENT = 500;
 
@@ -68,13 +71,13 @@ export class CheckpointStore {
 
   /** Opens the database and creates the schema on first start. */
   static async open(options: { url: string; authToken?: string; stream: string }): Promise<CheckpointStore> {
-    const client = createClient({ url: options.url, authToken: options.authToken });
+    // `timeout` (busy timeout, file: only) applies to every pooled connection; a PRAGMA would reach one.
+    const client = createClient({ url: options.url, authToken: options.authToken, timeout: BUSY_TIMEOUT_MS });
     try {
       if (options.url.startsWith("file:")) {
         // WAL + NORMAL: a COMMIT survives a crash of the process (kill -9), not of the machine.
         await client.execute("PRAGMA journal_mode = WAL");
         await client.execute("PRAGMA synchronous = NORMAL");
-        await client.execute("PRAGMA busy_timeout = 5000");
       }
       await client.batch(SCHEMA, "write");
     } catch (err) {
@@ -140,7 +143,14 @@ export class CheckpointStore {
             VALUES (?, ?, ?, ?, ?, ?, ?)`,
       args: [id, record.triggerTime, Date.now(), record.syncMs ?? 0, record.alignmentMs ?? 0, keys.length, bytes],
     });
-    await this.client.batch(stmts, "write");
+    try {
+      await this.client.batch(stmts, "write");
+    } catch (err) {
+      // libsql 0.5 leaves a statement that failed with SQLITE_BUSY in progress, and every later COMMIT
+      // on that connection then fails (tursodatabase/libsql-client-ts#352): replace the connections.
+      if (this.client.protocol === "file") await this.client.reconnect();
+      throw err;
+    }
     return { bytes };
   }
 

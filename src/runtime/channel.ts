@@ -34,9 +34,9 @@ export class OutputChannel {
     return this.#credits;
   }
 
-  /** Whether a record batch may be sent now. */
+  /** Whether a record batch may be sent now (always, once closed: it is dropped, never waited for). */
   get writable(): boolean {
-    return this.#credits > 0;
+    return this.#credits > 0 || this.#closed;
   }
 
   /** Resolves once a record batch may be sent. */
