@@ -55,6 +55,14 @@ process.on("SIGTERM", () => onSignal("SIGTERM"));
 process.on("SIGINT", () => onSignal("SIGINT"));
 
 await job.run();
+if (job.state === "FAILED") {
+  // Stay up so that /status and /readyz say why; a signal ends the process with code 1.
+  log("job FAILED; the status server stays up until SIGTERM/SIGINT");
+  await new Promise<void>((resolve) => {
+    process.removeAllListeners("SIGTERM").removeAllListeners("SIGINT");
+    process.once("SIGTERM", resolve).once("SIGINT", resolve);
+  });
+}
 server.stop(true);
 store.close();
 process.exit(job.state === "FAILED" ? 1 : 0);

@@ -71,6 +71,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Test-only fault injection: a count subtask throws at its N-th record. */
   faultCountThrowAt?: number;
+  /** Test-only: how many job attempts inject that fault. @default 1 */
+  faultAttempts: number;
 }
 
 /** A bad environment value; `message` is the single line printed at startup. */
@@ -202,6 +204,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     restartBackoffMaxMs: int(env, "PVFLOW_RESTART_BACKOFF_MAX_MS", Math.max(10000, restartBackoffMs), restartBackoffMs),
     shutdownTimeoutMs: int(env, "PVFLOW_SHUTDOWN_TIMEOUT_MS", 10000, 100),
     faultCountThrowAt: faultAt === undefined ? undefined : int(env, "PVFLOW_FAULT_COUNT_THROW_AT", 0, 1),
+    faultAttempts: int(env, "PVFLOW_FAULT_ATTEMPTS", 1, 1),
   };
   if (config.natsAuth.password !== undefined && config.natsAuth.user === undefined) {
     throw new ConfigError("NATS_PASSWORD is set but NATS_USER is not: set both or neither");

@@ -54,6 +54,7 @@ const INTS: IntCase[] = [
   { name: "PVFLOW_RESTART_BACKOFF_MAX_MS", field: "restartBackoffMaxMs", def: 10000, valid: "30000", bad: ["499", "x"], allowed: "an integer >= 500" },
   { name: "PVFLOW_SHUTDOWN_TIMEOUT_MS", field: "shutdownTimeoutMs", def: 10000, valid: "2000", bad: ["99", "10 s"], allowed: "an integer >= 100" },
   { name: "PVFLOW_FAULT_COUNT_THROW_AT", field: "faultCountThrowAt", def: undefined, valid: "5", bad: ["0", "-3"], allowed: "an integer >= 1" },
+  { name: "PVFLOW_FAULT_ATTEMPTS", field: "faultAttempts", def: 1, valid: "3", bad: ["0", "x"], allowed: "an integer >= 1" },
 ];
 
 describe("config integers", () => {

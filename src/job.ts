@@ -185,6 +185,25 @@ export class Job {
     }
   }
 
+  /** Each split's last stream sequence (0: no event yet), cached for a second; undefined while NATS is unreachable. */
+  async splitLastSequences(): Promise<Record<string, number> | undefined> {
+    const c = this.#splitLast;
+    if (c && Date.now() - c.at < 1000) return c.seqs;
+    if (!this.#nc || !this.natsConnected) return c?.seqs;
+    try {
+      const jsm = await jetstreamManager(this.#nc);
+      const seqs: Record<string, number> = {};
+      await Promise.all(this.config.subjects.map(async (s) => {
+        seqs[s] = (await jsm.streams.getMessage(this.config.stream, { last_by_subj: s }))?.seq ?? 0;
+      }));
+      this.#splitLast = { at: Date.now(), seqs };
+      return seqs;
+    } catch {
+      return c?.seqs;
+    }
+  }
+
+  #splitLast: { at: number; seqs: Record<string, number> } | undefined;
   #attemptCompletedCheckpoint = false;
 
   async #runAttempt(): Promise<void> {
@@ -279,7 +298,7 @@ export class Job {
 
   #spawn(restored: RestoredCheckpoint): Attempt {
     const c = this.config;
-    const first = this.restarts === 0 && this.metrics.attempts === 0;
+    const injectFault = this.metrics.attempts < c.faultAttempts;
     this.metrics.beginAttempt();
     const failed = Promise.withResolvers<never>();
     failed.promise.catch(() => {});
@@ -361,7 +380,7 @@ export class Job {
         mode: c.checkpointMode,
         restored: parts[i],
         metricsIntervalMs: METRICS_INTERVAL_MS,
-        faultThrowAt: first && i === 0 ? c.faultCountThrowAt : undefined,
+        faultThrowAt: injectFault && i === 0 ? c.faultCountThrowAt : undefined,
       }, inputs);
     }
     for (let s = 0; s < c.sourceParallelism; s++) {

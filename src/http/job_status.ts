@@ -2,6 +2,7 @@
  * @module
  * The `/status` document: job state, per-split progress, record counters and checkpoints.
  */
+import type { StoredCheckpoint } from "../checkpoint/store.ts";
 import { publicConfig } from "../config.ts";
 import type { Job } from "../job.ts";
 
@@ -10,15 +11,24 @@ export type JobView = Pick<
   Job,
   | "config" | "state" | "stateReason" | "natsConnected" | "restarts" | "startedAt" | "committed" | "metrics"
   | "checkpointHistory" | "coordinator" | "triggerCheckpoint" | "streamInfo"
->;
+> & {
+  /** Each split's last stream sequence; without it `streamLastSequence` is null. */
+  splitLastSequences?(): Promise<Record<string, number> | undefined>;
+};
+
+/** Where `/status` finds the latest completed checkpoint when this process has completed none yet. */
+export interface StoredCheckpoints {
+  listCheckpoints(limit: number): Promise<StoredCheckpoint[]>;
+}
 
 /** Builds the `/status` JSON. */
-export async function jobStatus(job: JobView, version: string): Promise<Record<string, unknown>> {
-  const info = await job.streamInfo();
+export async function jobStatus(job: JobView, version: string, store?: StoredCheckpoints): Promise<Record<string, unknown>> {
+  const [lastSeqs, info] = await Promise.all([job.splitLastSequences?.(), job.streamInfo()]);
   const totals = job.metrics.totals();
   const history = job.checkpointHistory;
-  const latest = history.find((r) => r.status === "COMPLETED");
-  const inProgress = history.find((r) => r.status === "IN_PROGRESS");
+  const latest = history.find((r) => r.status === "COMPLETED") ??
+    (store && (await store.listCheckpoints(1))[0]);
+  const inProgress = job.coordinator?.inProgress ?? history.find((r) => r.status === "IN_PROGRESS");
   const splits = job.config.subjects.map((split) => {
     const m = job.metrics.splits[split];
     const committed = job.committed.positions[split] ?? 0;
@@ -27,8 +37,8 @@ export async function jobStatus(job: JobView, version: string): Promise<Record<s
       committedPosition: committed,
       deliveredSequence: m?.delivered ?? committed,
       emittedPosition: m?.position ?? committed,
+      streamLastSequence: lastSeqs?.[split] ?? null,
       lag: m?.pending ?? null,
-      streamLastSequence: info?.state.last_seq ?? null,
     };
   });
   return {
@@ -38,6 +48,7 @@ export async function jobStatus(job: JobView, version: string): Promise<Record<s
     startedAt: new Date(job.startedAt).toISOString(),
     uptimeSeconds: Math.round((Date.now() - job.startedAt) / 1000),
     nats: { connected: job.natsConnected },
+    stream: { name: job.config.stream, lastSequence: info?.state.last_seq ?? null, messages: info?.state.messages ?? null },
     config: publicConfig(job.config),
     splits,
     records: {
@@ -58,10 +69,10 @@ export async function jobStatus(job: JobView, version: string): Promise<Record<s
         ? {
           id: latest.id,
           triggerTime: new Date(latest.triggerTime).toISOString(),
-          durationMs: latest.durationMs,
-          alignmentMs: latest.alignmentMs,
-          rows: latest.rows,
-          bytes: latest.bytes,
+          durationMs: latest.durationMs ?? null,
+          alignmentMs: latest.alignmentMs ?? null,
+          rows: latest.rows ?? null,
+          bytes: latest.bytes ?? null,
         }
         : null,
     },

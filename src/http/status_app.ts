@@ -6,6 +6,7 @@
  */
 import { Hono, type Context } from "hono";
 import type { CheckpointStore } from "../checkpoint/store.ts";
+import type { DeadLetterReason } from "../types.ts";
 import { bearerMatches } from "./auth.ts";
 import { jobStatus, type JobView } from "./job_status.ts";
 import { MetricsText } from "./metrics_text.ts";
@@ -23,6 +24,11 @@ export interface StatusAppDeps {
 
 /** Largest `top` accepted by `/counts`. */
 export const MAX_TOP = 100_000;
+
+/** Every dead-letter reason (a record, so the compiler checks it is complete): each series exists at 0. */
+const DEAD_LETTER_REASONS = Object.keys({
+  too_large: 0, not_utf8: 0, not_json: 0, not_object: 0, key_missing: 0, key_not_string: 0, key_empty: 0, key_too_long: 0,
+} satisfies Record<DeadLetterReason, 0>) as DeadLetterReason[];
 
 const jsonError = (c: Context, status: 400 | 401 | 404 | 405 | 500 | 503, error: string, extra = {}) =>
   c.json({ error, ...extra }, status);
@@ -53,7 +59,7 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
     return c.json(body, ready ? 200 : 503);
   });
 
-  app.get("/status", async (c) => c.json(await jobStatus(job, deps.version)));
+  app.get("/status", async (c) => c.json(await jobStatus(job, deps.version, store)));
 
   app.get("/checkpoints", async (c) => {
     const recent = job.checkpointHistory;
@@ -68,18 +74,21 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
   });
 
   app.get("/checkpoints/:id", async (c) => {
-    const id = Number(c.req.param("id"));
-    if (!Number.isSafeInteger(id) || id < 1) return jsonError(c, 400, "checkpoint id must be a positive integer");
+    const raw = c.req.param("id");
+    const id = /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
+    if (!(id >= 1)) return jsonError(c, 400, `checkpoint id must be a positive integer, got ${JSON.stringify(raw)}`);
     const rec = job.checkpointHistory.find((r) => r.id === id);
     if (rec) return c.json(rec);
-    const stored = (await store.listCheckpoints(1_000_000)).find((s) => s.id === id);
+    // Stored ids increase, newest first: checkpoint `id` is within the newest (newest - id + 1) rows.
+    const newest = (await store.listCheckpoints(1))[0]?.id ?? 0;
+    const stored = id <= newest ? (await store.listCheckpoints(newest - id + 1)).find((s) => s.id === id) : undefined;
     if (stored) return c.json({ ...stored, status: "COMPLETED", subtasks: [] });
     return jsonError(c, 404, `checkpoint ${id} not found`);
   });
 
   app.post("/checkpoints", (c) => {
     const t = job.triggerCheckpoint();
-    if (!t) return jsonError(c, 503, `job is ${job.state}, not RUNNING`, { state: job.state });
+    if (!t) return jsonError(c, 503, `cannot trigger a checkpoint while the job is ${job.state}`, { state: job.state });
     return c.json({ id: t.id }, 202);
   });
 
@@ -105,8 +114,17 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
     return c.body(metricsText(job));
   });
 
-  const routes = ["/", "/healthz", "/readyz", "/status", "/checkpoints", "/checkpoints/:id", "/counts", "/counts/:key", "/metrics"];
-  for (const r of routes) app.all(r, (c) => jsonError(c, 405, `method ${c.req.method} not allowed on ${c.req.path}`));
+  const routes: Array<[string, string]> = [
+    ["/healthz", "GET, HEAD"], ["/readyz", "GET, HEAD"], ["/status", "GET, HEAD"], ["/checkpoints", "GET, HEAD, POST"],
+    ["/checkpoints/:id", "GET, HEAD"], ["/counts", "GET, HEAD"], ["/counts/:key", "GET, HEAD"], ["/metrics", "GET, HEAD"],
+  ];
+  if (deps.dashboardHtml) routes.push(["/", "GET, HEAD"]);
+  for (const [r, allow] of routes) {
+    app.all(r, (c) => {
+      c.header("Allow", allow);
+      return jsonError(c, 405, `method ${c.req.method} not allowed on ${c.req.path}`, { allow });
+    });
+  }
 
   app.notFound((c) => jsonError(c, 404, `no route ${c.req.method} ${c.req.path}`));
   app.onError((err, c) => {
@@ -124,7 +142,7 @@ export function metricsText(job: JobView): string {
     .counter("pvflow_records_out_total", "Events routed to count subtasks.", t.recordsOut)
     .counter("pvflow_records_counted_total", "Events counted by count subtasks.", t.counted)
     .counter("pvflow_dead_lettered_total", "Malformed events sent to the dead-letter subject, by reason.",
-      Object.entries(t.deadLettered).map(([reason, n]) => [{ reason }, n ?? 0]))
+      DEAD_LETTER_REASONS.map((reason) => [{ reason }, t.deadLettered[reason] ?? 0]))
     .counter("pvflow_checkpoints_completed_total", "Completed checkpoints.", job.metrics.checkpointsCompleted)
     .counter("pvflow_checkpoints_failed_total", "Failed or aborted checkpoints.", job.metrics.checkpointsFailed)
     .gauge("pvflow_checkpoint_in_progress", "1 while a checkpoint is in flight.", job.coordinator?.inProgress ? 1 : 0)

@@ -69,15 +69,39 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     post({ kind: "metrics", role: "source", subtask, recordsIn, recordsOut, deadLettered: { ...deadLettered }, splits: perSplit });
   };
 
+  const fail = (err: unknown) => {
+    if (stopped) return;
+    post({ kind: "failed", role: "source", subtask, error: `source ${subtask}: ${(err as Error).message ?? err}` });
+  };
+
+  // Dead letters go through JetStream when a stream captures the subject: stored, acknowledged,
+  // and deduplicated by `Nats-Msg-Id` = stream:sequence, so a replay after a failure does not
+  // dead-letter an event twice. A checkpoint is acknowledged only once its dead letters are
+  // stored. Without such a stream they can only be published fire-and-forget.
+  const dlqStored = await jsm.streams.find(init.dlqSubject).then(() => true, () => false);
+  const dlqInFlight = new Set<Promise<unknown>>();
+  let dlqFailed = false;
   const deadLetter = (split: SplitState, m: JsMsg, reason: DeadLetterReason) => {
     const h = headers();
-    h.set("Nats-Msg-Id", `${stream}:${m.seq}`); // JetStream dedup: once per event across replays
     h.set("Pvflow-Reason", reason);
     h.set("Pvflow-Stream", stream);
     h.set("Pvflow-Split", split.subject);
     h.set("Pvflow-Subject", m.subject);
     h.set("Pvflow-Stream-Seq", String(m.seq));
-    nc.publish(init.dlqSubject, m.data, { headers: h });
+    const msgID = `${stream}:${m.seq}`;
+    if (dlqStored) {
+      const p = js.publish(init.dlqSubject, m.data, { headers: h, msgID }).then(
+        () => { dlqInFlight.delete(p); },
+        (err) => {
+          dlqFailed = true; // never acknowledge a checkpoint past a lost dead letter
+          fail(new Error(`dead-lettering ${msgID}: ${(err as Error).message}`));
+        },
+      );
+      dlqInFlight.add(p);
+    } else {
+      h.set("Nats-Msg-Id", msgID);
+      nc.publish(init.dlqSubject, m.data, { headers: h });
+    }
     deadLettered[reason] = (deadLettered[reason] ?? 0) + 1;
   };
 
@@ -119,10 +143,6 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     if (!stopped) throw new Error(`split ${split.subject}: consumer ended unexpectedly (stream or consumer deleted?)`);
   };
 
-  const fail = (err: unknown) => {
-    if (stopped) return;
-    post({ kind: "failed", role: "source", subtask, error: `source ${subtask}: ${(err as Error).message ?? err}` });
-  };
   for (const s of splits) read(s).catch(fail);
   const flushTimer = setInterval(() => writer.flushWritable(), init.flushIntervalMs);
   const metricsTimer = setInterval(reportMetrics, init.metricsIntervalMs);
@@ -148,7 +168,11 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     const positions: SplitPositions = {};
     for (const s of splits) positions[s.subject] = s.position;
     writer.broadcastBarrier(barrier);
-    post({ kind: "ack", role: "source", subtask, checkpointId: barrier.checkpointId, positions });
+    const ack = () => {
+      if (!dlqFailed) post({ kind: "ack", role: "source", subtask, checkpointId: barrier.checkpointId, positions });
+    };
+    if (dlqInFlight.size === 0) ack();
+    else Promise.all(dlqInFlight).then(ack);
     if (barrier.final) stop().catch(fail);
   };
 }
