@@ -215,8 +215,8 @@ export class Job {
     const restored = await this.#store.loadLatest();
     this.committed = { checkpointId: restored.checkpointId, positions: restored.positions };
     this.#nextCheckpointId = Math.max(this.#nextCheckpointId, restored.checkpointId + 1);
-    this.#checkPositions(restored.positions, info);
-    const attempt = this.#spawn(restored);
+    this.#checkPositions(restored, info);
+    const attempt = this.#spawn(restored, info.created);
     this.#attempt = attempt;
     await Promise.race([attempt.failed, this.#allReady(attempt)]);
     if (this.#stopRequested) return;
@@ -284,7 +284,8 @@ export class Job {
   }
 
   /** A position beyond the stream's last sequence means the stream was deleted or recreated. */
-  #checkPositions(positions: SplitPositions, info: StreamInfo): void {
+  #checkPositions(restored: RestoredCheckpoint, info: StreamInfo): void {
+    const { positions, streamCreated } = restored;
     for (const split of this.config.subjects) {
       const pos = positions[split] ?? 0;
       if (pos > info.state.last_seq) {
@@ -294,9 +295,16 @@ export class Job {
         );
       }
     }
+    if (streamCreated !== undefined && streamCreated !== info.created) {
+      throw new FatalJobError(
+        `stream ${this.config.stream} was created at ${info.created}, but the checkpointed positions belong to the ` +
+          `stream created at ${streamCreated}: it was deleted and recreated; refusing to count from a wrong place ` +
+          "(use a new PVFLOW_DB_URL to start over)",
+      );
+    }
   }
 
-  #spawn(restored: RestoredCheckpoint): Attempt {
+  #spawn(restored: RestoredCheckpoint, streamCreated: string): Attempt {
     const c = this.config;
     const injectFault = this.metrics.attempts < c.faultAttempts;
     this.metrics.beginAttempt();
@@ -326,7 +334,7 @@ export class Job {
           for (const t of tasks) if (t.role === "source") post(t, { kind: "trigger", barrier });
         },
         commit: async (data) => {
-          const r = await this.#store.commit(data);
+          const r = await this.#store.commit(data, streamCreated);
           this.committed = {
             checkpointId: data.record.id,
             positions: { ...this.committed.positions, ...data.positions },

@@ -25,6 +25,7 @@ const SCHEMA = [
      subject TEXT NOT NULL,
      seq INTEGER NOT NULL,
      checkpoint_id INTEGER NOT NULL,
+     stream_created TEXT,
      PRIMARY KEY (stream, subject)
    )`,
   `CREATE TABLE IF NOT EXISTS counts (
@@ -45,6 +46,8 @@ export interface RestoredCheckpoint {
   /** 0 when no checkpoint was ever completed. */
   checkpointId: number;
   positions: SplitPositions;
+  /** Creation time of the stream the positions belong to (JetStream's `created`), if known. */
+  streamCreated?: string;
   counts: KeyCounts;
 }
 
@@ -91,11 +94,15 @@ export class CheckpointStore {
   async loadLatest(): Promise<RestoredCheckpoint> {
     const [cp, pos, cnt] = await this.client.batch([
       "SELECT coalesce(max(id), 0) FROM checkpoints",
-      { sql: "SELECT subject, seq FROM positions WHERE stream = ?", args: [this.#stream] },
+      { sql: "SELECT subject, seq, stream_created FROM positions WHERE stream = ?", args: [this.#stream] },
       "SELECT key, count FROM counts",
     ], "read");
     const positions: SplitPositions = {};
-    for (const r of pos.rows) positions[r[0] as string] = Number(r[1]);
+    let streamCreated: string | undefined;
+    for (const r of pos.rows) {
+      positions[r[0] as string] = Number(r[1]);
+      streamCreated ??= (r[2] as string | null) ?? undefined;
+    }
     const n = cnt.rows.length;
     const counts: KeyCounts = { keys: new Array(n), counts: new Array(n) };
     for (let i = 0; i < n; i++) {
@@ -103,25 +110,28 @@ export class CheckpointStore {
       counts.keys[i] = r[0] as string;
       counts.counts[i] = Number(r[1]);
     }
-    return { checkpointId: Number(cp.rows[0][0]), positions, counts };
+    return { checkpointId: Number(cp.rows[0][0]), positions, streamCreated, counts };
   }
 
   /** Writes one checkpoint in ONE transaction; resolves with the bytes of data written. */
-  async commit(data: CheckpointData): Promise<{ bytes: number }> {
+  async commit(data: CheckpointData, streamCreated?: string): Promise<{ bytes: number }> {
     const { record, positions, keys, counts } = data;
+    const now = Date.now();
     const id = record.id;
     const subjects = Object.keys(positions);
     let bytes = 0;
     const stmts: InStatement[] = [];
     if (subjects.length > 0) {
-      const args: (string | number)[] = [];
+      const args: (string | number | null)[] = [];
       for (const s of subjects) {
-        args.push(this.#stream, s, positions[s], id);
+        args.push(this.#stream, s, positions[s], id, streamCreated ?? null);
         bytes += s.length + 16;
       }
       stmts.push({
-        sql: `INSERT INTO positions (stream, subject, seq, checkpoint_id) VALUES ${placeholders(subjects.length, 4)}
-              ON CONFLICT (stream, subject) DO UPDATE SET seq = excluded.seq, checkpoint_id = excluded.checkpoint_id`,
+        sql: `INSERT INTO positions (stream, subject, seq, checkpoint_id, stream_created)
+              VALUES ${placeholders(subjects.length, 5)}
+              ON CONFLICT (stream, subject) DO UPDATE SET seq = excluded.seq, checkpoint_id = excluded.checkpoint_id,
+                stream_created = excluded.stream_created`,
         args,
       });
     }
@@ -141,7 +151,8 @@ export class CheckpointStore {
     stmts.push({
       sql: `INSERT INTO checkpoints (id, trigger_time, completed_time, duration_ms, alignment_ms, rows, bytes)
             VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      args: [id, record.triggerTime, Date.now(), record.syncMs ?? 0, record.alignmentMs ?? 0, keys.length, bytes],
+      // End to end as of the commit: the commit itself ends within a few ms of this.
+      args: [id, record.triggerTime, now, now - record.triggerTime, record.alignmentMs ?? 0, keys.length, bytes],
     });
     try {
       await this.client.batch(stmts, "write");
@@ -175,17 +186,28 @@ export class CheckpointStore {
 
   /** The committed count of one key, or undefined when never counted. */
   async readCount(key: string): Promise<{ count: number; checkpointId: number } | undefined> {
-    const rs = await this.client.execute({ sql: "SELECT count, checkpoint_id FROM counts WHERE key = ?", args: [key] });
+    const [cp, rs] = await this.client.batch([
+      "SELECT coalesce(max(id), 0) FROM checkpoints",
+      { sql: "SELECT count FROM counts WHERE key = ?", args: [key] },
+    ], "read");
     if (rs.rows.length === 0) return undefined;
-    return { count: Number(rs.rows[0][0]), checkpointId: await this.latestCheckpointId() };
+    return { count: Number(rs.rows[0][0]), checkpointId: Number(cp.rows[0][0]) };
+  }
+
+  /** One completed checkpoint, or undefined. */
+  async getCheckpoint(id: number): Promise<StoredCheckpoint | undefined> {
+    return (await this.#selectCheckpoints("WHERE id = ?", [id]))[0];
   }
 
   /** Completed checkpoints, newest first. */
-  async listCheckpoints(limit: number): Promise<StoredCheckpoint[]> {
+  listCheckpoints(limit: number): Promise<StoredCheckpoint[]> {
+    return this.#selectCheckpoints("ORDER BY id DESC LIMIT ?", [limit]);
+  }
+
+  async #selectCheckpoints(where: string, args: number[]): Promise<StoredCheckpoint[]> {
     const rs = await this.client.execute({
-      sql: `SELECT id, trigger_time, completed_time, duration_ms, alignment_ms, rows, bytes
-            FROM checkpoints ORDER BY id DESC LIMIT ?`,
-      args: [limit],
+      sql: `SELECT id, trigger_time, completed_time, duration_ms, alignment_ms, rows, bytes FROM checkpoints ${where}`,
+      args,
     });
     return rs.rows.map((r) => ({
       id: Number(r[0]), triggerTime: Number(r[1]), completedTime: Number(r[2]), durationMs: Number(r[3]),

@@ -14,7 +14,7 @@ import { MetricsText } from "./metrics_text.ts";
 /** What the app serves from. */
 export interface StatusAppDeps {
   job: JobView;
-  store: Pick<CheckpointStore, "readCounts" | "readCount" | "listCheckpoints">;
+  store: Pick<CheckpointStore, "readCounts" | "readCount" | "listCheckpoints" | "getCheckpoint">;
   version: string;
   /** When set, every POST needs `Authorization: Bearer <adminToken>`. */
   adminToken?: string;
@@ -79,9 +79,7 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
     if (!(id >= 1)) return jsonError(c, 400, `checkpoint id must be a positive integer, got ${JSON.stringify(raw)}`);
     const rec = job.checkpointHistory.find((r) => r.id === id);
     if (rec) return c.json(rec);
-    // Stored ids increase, newest first: checkpoint `id` is within the newest (newest - id + 1) rows.
-    const newest = (await store.listCheckpoints(1))[0]?.id ?? 0;
-    const stored = id <= newest ? (await store.listCheckpoints(newest - id + 1)).find((s) => s.id === id) : undefined;
+    const stored = await store.getCheckpoint(id);
     if (stored) return c.json({ ...stored, status: "COMPLETED", subtasks: [] });
     return jsonError(c, 404, `checkpoint ${id} not found`);
   });
