@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what pvflow's scripts need on a Debian machine that has only Node 20, npm and apt:
+#   - node_modules (npm ci) and a working Bun at node_modules/.bin/bun
+#   - nats-server (apt)
+# Idempotent and silent when everything is already there. Source it (`. scripts/ensure_deps.sh`)
+# to get BUN and PATH in your shell, or execute it. Exports:
+#   BUN   absolute path of the repo's Bun
+#   PATH  with /usr/sbin appended when nats-server lives there (Debian's package puts it there,
+#         and a non-root user's PATH usually lacks it)
+
+_pvflow_ensure_deps() {
+  local root
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" || return 1
+  local bun="$root/node_modules/.bin/bun"
+
+  # (a) node_modules, then Bun. Bun's postinstall only links the @oven/bun-linux-x64 binary that
+  # npm already unpacked as an optional dependency; --ignore-scripts skipped it, so run it here.
+  if [[ ! -d "$root/node_modules" || "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]]; then
+    echo "ensure_deps: npm ci" >&2
+    (cd "$root" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2 ||
+      { echo "ensure_deps: npm ci failed in $root" >&2; return 1; }
+  fi
+  if ! "$bun" --version >/dev/null 2>&1; then
+    echo "ensure_deps: linking bun (node node_modules/bun/install.js)" >&2
+    (cd "$root" && node node_modules/bun/install.js) >&2 || true
+    "$bun" --version >/dev/null 2>&1 ||
+      { echo "ensure_deps: $bun does not run after node_modules/bun/install.js" >&2; return 1; }
+  fi
+  export BUN="$bun"
+
+  # (b) nats-server
+  if ! command -v nats-server >/dev/null 2>&1 && [[ -x /usr/sbin/nats-server ]]; then
+    export PATH="$PATH:/usr/sbin"
+  fi
+  if ! command -v nats-server >/dev/null 2>&1; then
+    local sudo=()
+    if [[ "$(id -u)" != 0 ]] && command -v sudo >/dev/null 2>&1; then sudo=(sudo); fi
+    echo "ensure_deps: apt-get install nats-server" >&2
+    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -qq)
+    if ! "${apt[@]}" install nats-server >/dev/null 2>&1; then
+      "${apt[@]}" update >/dev/null 2>&1
+      "${apt[@]}" install nats-server >&2
+    fi
+    if ! command -v nats-server >/dev/null 2>&1 && [[ -x /usr/sbin/nats-server ]]; then
+      export PATH="$PATH:/usr/sbin"
+    fi
+    command -v nats-server >/dev/null 2>&1 ||
+      { echo "ensure_deps: nats-server is not on PATH and 'apt-get install nats-server' did not install it" >&2; return 1; }
+  fi
+  return 0
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  _pvflow_ensure_deps || exit 1
+else
+  _pvflow_ensure_deps || return 1
+fi
