@@ -1,6 +1,8 @@
 /**
- * Exactly-once under kill -9: the binary is SIGKILLed at random moments while events keep
- * arriving, restarted each time, and the final committed counts must equal the published ones.
+ * Exactly-once under kill -9: the binary is SIGKILLed at least 10 times at random moments while
+ * a publisher keeps sending — right after start, during processing, while a checkpoint is in
+ * flight (alignment or the libSQL transaction, made long by many changed keys per checkpoint) —
+ * restarted each time, and the final committed counts must equal the published ones exactly.
  */
 import { expect, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -23,7 +25,7 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-test("exactly-once - SIGKILL at random moments while publishing loses nothing and counts nothing twice", async () => {
+test("exactly-once - a storm of SIGKILLs while publishing loses nothing and counts nothing twice", async () => {
   const seed = Number(process.env.KILL9_SEED ?? Date.now() % 100000);
   const random = mulberry32(seed);
   const binary = await ensureBinary();
@@ -40,24 +42,41 @@ test("exactly-once - SIGKILL at random moments while publishing loses nothing an
     PVFLOW_DB_URL: `file:${db}`,
   };
   const expected = new Map<string, number>();
-  const N = 60_000;
+  const N = 100_000;
   const CHUNK = 2_000;
+  const KEYS = 20_000; // many changed keys per checkpoint: long libSQL transactions
   // Publish in chunks, spread over the whole kill sequence.
   const publishing = (async () => {
     for (let i = 0; i < N; i += CHUNK) {
-      await publishRange(js, i, i + CHUNK, expected, { keys: 500 });
-      await Bun.sleep(150);
+      await publishRange(js, i, i + CHUNK, expected, { keys: KEYS });
+      await Bun.sleep(100);
     }
   })();
 
-  const kills: number[] = [];
+  const kills: string[] = [];
   const checkpointIds: number[] = [];
+  let killedInFlight = 0;
   try {
-    for (let k = 0; k < 6; k++) {
+    for (let k = 0; k < 12; k++) {
       const pv = await PvflowProcess.start({ binary, env });
-      const delay = Math.round(100 + random() * 1200);
-      await Bun.sleep(delay);
-      kills.push(delay);
+      const how = k % 3;
+      if (how === 0) {
+        // Anywhere: restoring, running, checkpointing.
+        const delay = Math.round(random() * 1500);
+        await Bun.sleep(delay);
+        kills.push(`after ${delay} ms`);
+      } else {
+        // While a checkpoint is in flight (aligning, or committing once /status answers again).
+        await pv.waitReady();
+        await Bun.sleep(Math.round(random() * 400));
+        let inFlight = false;
+        for (let i = 0; i < 100 && !inFlight; i++) {
+          inFlight = (await pv.json("/status")).body.checkpoints.inProgress !== null;
+          if (!inFlight) await Bun.sleep(5);
+        }
+        if (inFlight) killedInFlight++;
+        kills.push(inFlight ? "checkpoint in flight" : "running");
+      }
       expect(await pv.kill("SIGKILL")).not.toBe(0);
       checkpointIds.push((await committedCheckpoint(db)) ?? 0);
     }
@@ -71,12 +90,13 @@ test("exactly-once - SIGKILL at random moments while publishing loses nothing an
     expect({ seed, kills, counts: got }).toEqual({ seed, kills, counts: expected });
     // The kills happened while checkpoints were being taken, not all before the first one.
     expect(checkpointIds.at(-1)).toBeGreaterThan(0);
+    expect(killedInFlight).toBeGreaterThan(0);
   } finally {
     await publishing.catch(() => {});
     await nc.close();
     await rm(dir, { recursive: true, force: true });
   }
-}, 180_000);
+}, 300_000);
 
 async function committedCheckpoint(dbFile: string): Promise<number | undefined> {
   const { createClient } = await import("@libsql/client");
