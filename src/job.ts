@@ -344,7 +344,10 @@ export class Job {
         },
         notifyComplete: (id) => { for (const t of tasks) post(t, { kind: "complete", checkpointId: id }); },
         notifyAbort: (id) => { for (const t of tasks) if (t.role === "count") post(t, { kind: "abort", checkpointId: id }); },
-        onFinished: (r) => this.metrics.checkpointFinished(r),
+        onFinished: (r) => {
+          this.metrics.checkpointFinished(r);
+          if (r.status === "FAILED" && !this.#stopRequested) this.#log(`checkpoint ${r.id} FAILED: ${r.failureReason}`);
+        },
       }),
     };
 

