@@ -14,6 +14,7 @@ import { CheckpointCoordinator, type CheckpointRecord } from "./checkpoint/coord
 import type { CheckpointStore, RestoredCheckpoint } from "./checkpoint/store.ts";
 import { connectNats } from "./nats/connect.ts";
 import type { CountTaskInit } from "./operators/count_task.ts";
+import { BarrierCell } from "./runtime/barrier_cell.ts";
 import { subtaskOfKey } from "./runtime/key_group.ts";
 import type { SourceTaskInit } from "./source/jetstream_source.ts";
 import type { KeyCounts, SplitPositions, TaskControl, TaskMetrics, TaskReport } from "./types.ts";
@@ -313,6 +314,7 @@ export class Job {
     let failedOnce = false;
     const tasks: Task[] = [];
     const stopped = new Set<string>();
+    const cells = Array.from({ length: c.sourceParallelism }, () => new BarrierCell());
     const attempt: Attempt = {
       tasks,
       stopped,
@@ -331,6 +333,7 @@ export class Job {
         firstCheckpointId: this.#nextCheckpointId,
         trigger: (barrier) => {
           this.#nextCheckpointId = barrier.checkpointId + 1;
+          for (const cell of cells) cell.publish(barrier);
           for (const t of tasks) if (t.role === "source") post(t, { kind: "trigger", barrier });
         },
         commit: async (data) => {
@@ -414,6 +417,7 @@ export class Job {
         dlqSubject: c.dlqSubject,
         metricsIntervalMs: METRICS_INTERVAL_MS,
         flushIntervalMs: FLUSH_INTERVAL_MS,
+        barriers: cells[s].buffer,
       }, outputs);
     }
     return attempt;

@@ -10,6 +10,7 @@
 import { headers, nanos, type NatsConnection } from "@nats-io/nats-core";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { connectNats, type NatsSettings } from "../nats/connect.ts";
+import { BarrierCell } from "../runtime/barrier_cell.ts";
 import { OutputChannel } from "../runtime/channel.ts";
 import { subtaskOfKey } from "../runtime/key_group.ts";
 import { RecordWriter } from "../runtime/record_writer.ts";
@@ -35,6 +36,8 @@ export interface SourceTaskInit {
   metricsIntervalMs: number;
   /** Partial batches older than this are sent (latency bound under light traffic). */
   flushIntervalMs: number;
+  /** The {@link BarrierCell} buffer the job publishes triggered barriers into. */
+  barriers: SharedArrayBuffer;
 }
 
 /** Events the pull consumer may buffer per split. */
@@ -105,6 +108,25 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     deadLettered[reason] = (deadLettered[reason] ?? 0) + 1;
   };
 
+  // Barriers: the latest one published in the cell, taken between two events (or on the
+  // trigger message when idle). Records its splits' positions, flushes, emits, acknowledges.
+  const cell = new BarrierCell(init.barriers);
+  let lastBarrierId = cell.latestId();
+  const takeBarrier = () => {
+    const barrier = cell.read();
+    if (stopped || barrier.checkpointId <= lastBarrierId) return;
+    lastBarrierId = barrier.checkpointId;
+    const positions: SplitPositions = {};
+    for (const s of splits) positions[s.subject] = s.position;
+    writer.broadcastBarrier(barrier);
+    const ack = () => {
+      if (!dlqFailed) post({ kind: "ack", role: "source", subtask, checkpointId: barrier.checkpointId, positions });
+    };
+    if (dlqInFlight.size === 0) ack();
+    else Promise.all(dlqInFlight).then(ack);
+    if (barrier.final) stop().catch(fail);
+  };
+
   const read = async (split: SplitState) => {
     const name = `pvflow_${stream}_s${subtask}_${crypto.randomUUID().slice(0, 8)}`;
     await jsm.consumers.add(stream, {
@@ -122,6 +144,7 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     split.messages = messages;
     const ack = new AckSubjectParser();
     for await (const m of messages) {
+      if (cell.latestId() !== lastBarrierId) takeBarrier(); // between two events, see BarrierCell
       if (stopped) break;
       // The raw reply subject is cheaper to read than `m.info`; fall back for unknown formats.
       const known = ack.parse((m as unknown as { msg: { reply: string } }).msg.reply);
@@ -163,17 +186,7 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   };
 
   return (control) => {
-    if (control.kind !== "trigger" || stopped) return;
-    const { barrier } = control;
-    const positions: SplitPositions = {};
-    for (const s of splits) positions[s.subject] = s.position;
-    writer.broadcastBarrier(barrier);
-    const ack = () => {
-      if (!dlqFailed) post({ kind: "ack", role: "source", subtask, checkpointId: barrier.checkpointId, positions });
-    };
-    if (dlqInFlight.size === 0) ack();
-    else Promise.all(dlqInFlight).then(ack);
-    if (barrier.final) stop().catch(fail);
+    if (control.kind === "trigger") takeBarrier();
   };
 }
 
