@@ -3,6 +3,7 @@
  * The pvflow binary: environment → config → checkpoint store → job → status server. SIGTERM or
  * SIGINT stop gracefully (final checkpoint); a second signal exits at once.
  */
+import { CommitWorker } from "./src/checkpoint/commit_worker.ts";
 import { CheckpointStore } from "./src/checkpoint/store.ts";
 import { ConfigError, loadConfig, redactUrl, type Config } from "./src/config.ts";
 import { createStatusApp } from "./src/http/status_app.ts";
@@ -29,9 +30,12 @@ try {
 }
 log(`pvflow ${VERSION}: checkpoint store ${redactUrl(config.dbUrl)}, ${config.checkpointMode}`);
 
-// Resolved here, in the root module, so that it also points into a compiled binary's bundle.
+// Worker URLs are resolved here, in the root module, so they also point into a binary's bundle.
 const workerUrl = new URL("./src/runtime/task_worker.ts", import.meta.url);
-const job = new Job(config, store, { log, workerUrl });
+const committer = new CommitWorker(new URL("./src/checkpoint/commit_worker_entry.ts", import.meta.url), {
+  url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream,
+});
+const job = new Job(config, store, { log, workerUrl, committer });
 const app = createStatusApp({ job, store, version: VERSION, adminToken: config.adminToken });
 let server: ReturnType<typeof Bun.serve>;
 try {
@@ -64,5 +68,6 @@ if (job.state === "FAILED") {
   });
 }
 server.stop(true);
+committer.close();
 store.close();
 process.exit(job.state === "FAILED" ? 1 : 0);

@@ -11,6 +11,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
 import type { Config } from "./config.ts";
 import { CheckpointCoordinator, type CheckpointRecord } from "./checkpoint/coordinator.ts";
+import type { Committer } from "./checkpoint/commit_worker.ts";
 import type { CheckpointStore, RestoredCheckpoint } from "./checkpoint/store.ts";
 import { connectNats } from "./nats/connect.ts";
 import type { CountTaskInit } from "./operators/count_task.ts";
@@ -79,16 +80,19 @@ export class Job {
   #streamInfo: { at: number; info: StreamInfo } | undefined;
 
   #workerUrl: URL;
+  /** Writes checkpoints: the store itself, or a {@link CommitWorker} off the main thread. */
+  #committer: Pick<Committer, "commit">;
 
   constructor(
     config: Readonly<Config>,
     store: CheckpointStore,
-    options: { log?: (line: string) => void; workerUrl?: URL } = {},
+    options: { log?: (line: string) => void; workerUrl?: URL; committer?: Committer } = {},
   ) {
     this.config = config;
     this.#store = store;
     this.#log = options.log ?? console.error;
     this.#workerUrl = options.workerUrl ?? DEFAULT_WORKER_URL;
+    this.#committer = options.committer ?? store;
   }
 
   /** Resolves when the job is STOPPED or FAILED. */
@@ -337,7 +341,7 @@ export class Job {
           for (const t of tasks) if (t.role === "source") post(t, { kind: "trigger", barrier });
         },
         commit: async (data) => {
-          const r = await this.#store.commit(data, streamCreated);
+          const r = await this.#committer.commit(data, streamCreated);
           this.committed = {
             checkpointId: data.record.id,
             positions: { ...this.committed.positions, ...data.positions },

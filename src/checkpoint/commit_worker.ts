@@ -1,0 +1,83 @@
+/**
+ * @module
+ * The main-thread side of the commit thread: `commit()` posts the checkpoint's data to a Worker
+ * that owns its own libSQL connection (`commit_worker_entry.ts`) and resolves with its answer.
+ * If the Worker dies, pending commits fail (their checkpoints FAIL, losing nothing) and the next
+ * commit starts a new Worker.
+ */
+import type { CheckpointData } from "./coordinator.ts";
+
+/** Main → commit thread. */
+export type CommitRequest =
+  | { kind: "open"; id: number; options: { url: string; authToken?: string; stream: string } }
+  | { kind: "commit"; id: number; data: CheckpointData; streamCreated?: string };
+
+/** Commit thread → main. */
+export type CommitResponse = { id: number; ok: true; bytes?: number } | { id: number; ok: false; error: string };
+
+/** Something that commits checkpoints (the store itself, or this Worker proxy). */
+export interface Committer {
+  commit(data: CheckpointData, streamCreated?: string): Promise<{ bytes: number }>;
+  close(): void;
+}
+
+/** Commits checkpoints on a dedicated Worker; see the module doc. */
+export class CommitWorker implements Committer {
+  #url: URL;
+  #options: { url: string; authToken?: string; stream: string };
+  #worker: Worker | undefined;
+  #opened: Promise<unknown> | undefined;
+  #nextId = 1;
+  #pending = new Map<number, PromiseWithResolvers<CommitResponse>>();
+
+  /** `workerUrl` must point at `commit_worker_entry.ts` (resolved from the root module in a binary). */
+  constructor(workerUrl: URL, options: { url: string; authToken?: string; stream: string }) {
+    this.#url = workerUrl;
+    this.#options = options;
+  }
+
+  async commit(data: CheckpointData, streamCreated?: string): Promise<{ bytes: number }> {
+    this.#start();
+    await this.#opened;
+    const r = await this.#request({ kind: "commit", id: this.#nextId++, data, streamCreated });
+    if (!r.ok) throw new Error(r.error);
+    return { bytes: r.bytes ?? 0 };
+  }
+
+  close(): void {
+    this.#worker?.terminate();
+    this.#worker = undefined;
+  }
+
+  #start(): void {
+    if (this.#worker) return;
+    const worker = new Worker(this.#url);
+    this.#worker = worker;
+    worker.onmessage = (e: MessageEvent<CommitResponse>) => {
+      const p = this.#pending.get(e.data.id);
+      this.#pending.delete(e.data.id);
+      p?.resolve(e.data);
+    };
+    const died = (why: string) => {
+      if (this.#worker !== worker) return;
+      this.#worker = undefined;
+      for (const p of this.#pending.values()) p.resolve({ id: 0, ok: false, error: `commit thread ${why}` });
+      this.#pending.clear();
+    };
+    worker.addEventListener("error", (e) => died(`crashed: ${(e as ErrorEvent).message}`));
+    worker.addEventListener("close", () => died("exited"));
+    this.#opened = this.#request({ kind: "open", id: this.#nextId++, options: this.#options }).then((r) => {
+      if (!r.ok) {
+        this.close();
+        throw new Error(r.error);
+      }
+    });
+  }
+
+  #request(req: CommitRequest): Promise<CommitResponse> {
+    const p = Promise.withResolvers<CommitResponse>();
+    this.#pending.set(req.id, p);
+    this.#worker!.postMessage(req);
+    return p.promise;
+  }
+}
