@@ -2,12 +2,14 @@
  * @module
  * What pvflow is measured against, each reading the same prefilled stream in this process:
  * - `ceiling`: raw JetStream consume, `ack_policy: none`, nothing else;
- * - `naive`: what a user writes without pvflow: parse, upsert the key's count in SQLite per event,
- *   ack per event (WAL mode);
+ * - `naive`: what a user writes without pvflow: parse, upsert the key's count per event with the
+ *   project's own database client (`@libsql/client`, a file in WAL mode), ack per event;
+ *   `naive_bun_sqlite` is the same loop on Bun's built-in SQLite, the fastest local driver;
  * - `rival`: the simplest correct exactly-once design: one thread, a no-ack consumer per split,
  *   counts in a Map, counts + positions committed every interval in one SQLite transaction.
  */
 import { Database } from "bun:sqlite";
+import { createClient } from "@libsql/client";
 import { connect } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 
@@ -34,24 +36,39 @@ export async function ceiling(url: string, stream: string, n: number): Promise<n
   return rate;
 }
 
-/** Naive per-event upsert + ack of the first `n` events; events/s. */
-export async function naive(url: string, stream: string, n: number, dbFile: string): Promise<number> {
-  const db = new Database(dbFile);
-  db.run("PRAGMA journal_mode = WAL");
-  db.run("PRAGMA synchronous = NORMAL");
-  db.run("CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, count INTEGER NOT NULL)");
-  const upsert = db.prepare("INSERT INTO counts (key, count) VALUES (?, 1) ON CONFLICT (key) DO UPDATE SET count = count + 1");
+/** Naive per-event upsert + ack of the first `n` events, with `@libsql/client` or `bun:sqlite`; events/s. */
+export async function naive(url: string, stream: string, n: number, dbFile: string, driver: "libsql" | "bun"): Promise<number> {
+  let upsert: (key: string) => unknown;
+  let close: () => void;
+  const sql = "INSERT INTO counts (key, count) VALUES (?, 1) ON CONFLICT (key) DO UPDATE SET count = count + 1";
+  const schema = "CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, count INTEGER NOT NULL)";
+  if (driver === "libsql") {
+    const db = createClient({ url: `file:${dbFile}` });
+    await db.execute("PRAGMA journal_mode = WAL");
+    await db.execute("PRAGMA synchronous = NORMAL");
+    await db.execute(schema);
+    upsert = (key) => db.execute({ sql, args: [key] });
+    close = () => db.close();
+  } else {
+    const db = new Database(dbFile);
+    db.run("PRAGMA journal_mode = WAL");
+    db.run("PRAGMA synchronous = NORMAL");
+    db.run(schema);
+    const stmt = db.prepare(sql);
+    upsert = (key) => stmt.run(key);
+    close = () => db.close();
+  }
   const { consumer, done } = await pullConsumer(url, stream, AckPolicy.Explicit);
   const t0 = performance.now();
   let i = 0;
   for await (const m of await consumer.consume({ max_messages: 1000 })) {
-    upsert.run(m.json<{ site: string }>().site);
+    await upsert(m.json<{ site: string }>().site);
     m.ack();
     if (++i >= n) break;
   }
   const rate = (n / (performance.now() - t0)) * 1000;
   await done();
-  db.close();
+  close();
   return rate;
 }
 

@@ -71,8 +71,10 @@ const twoByTwo = { PVFLOW_PARALLELISM: "2", PVFLOW_SOURCE_PARALLELISM: "2", PVFL
 // --- 10,000 distinct keys -------------------------------------------------------------------
 await prefill(nats.url, "PV", "pv", N, 10_000);
 if (want("ceiling")) print("ceiling", { events_s: await reps(() => ceiling(nats.url, "PV", N)) }, { n: N });
-if (want("naive")) {
-  print("naive", { events_s: await reps((r) => naive(nats.url, "PV", NAIVE_N, join(dir, `naive_${r}.db`))) }, { n: NAIVE_N });
+for (const [name, driver] of [["naive", "libsql"], ["naive_bun_sqlite", "bun"]] as const) {
+  if (!want(name)) continue;
+  const events_s = await reps((r) => naive(nats.url, "PV", NAIVE_N, join(dir, `${name}_${r}.db`), driver));
+  print(name, { events_s }, { n: NAIVE_N, driver });
 }
 if (want("rival")) {
   print("rival", { events_s: await reps((r) => rival(nats.url, "PV", "pv", N, join(dir, `rival_${r}.db`), 1000)) }, { n: N });
@@ -114,6 +116,7 @@ console.log(JSON.stringify({
   exactly_once_committed_vs_ceiling: r("exactly_once_2x2", "committed_events_s", "ceiling", "events_s"),
   exactly_once_vs_no_checkpoints: r("exactly_once_2x2", "counted_events_s", "no_checkpoints_2x2", "counted_events_s"),
   exactly_once_vs_naive: r("exactly_once_2x2", "counted_events_s", "naive", "events_s"),
+  exactly_once_vs_naive_bun_sqlite: r("exactly_once_2x2", "counted_events_s", "naive_bun_sqlite", "events_s"),
   exactly_once_vs_rival: r("exactly_once_2x2", "committed_events_s", "rival", "events_s"),
   rival_vs_ceiling: r("rival", "events_s", "ceiling", "events_s"),
   at_least_once_vs_exactly_once: r("at_least_once_2x2", "counted_events_s", "exactly_once_2x2", "counted_events_s"),
