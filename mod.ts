@@ -12,6 +12,20 @@ import { Job } from "./src/job.ts";
 const VERSION = process.env.PVFLOW_VERSION ?? "dev";
 const log = (line: string) => console.error(`${new Date().toISOString()} pvflow: ${line}`);
 
+// No flags: configuration is by environment only. Answer the two flags people try anyway.
+const args = process.argv.slice(2).filter((a) => a !== process.argv[1]);
+if (args.includes("--version") || args.includes("-v")) {
+  console.log(`pvflow ${VERSION}`);
+  process.exit(0);
+}
+if (args.length > 0) {
+  const help = args.includes("--help") || args.includes("-h");
+  (help ? console.log : console.error)(
+    "usage: pvflow   (configured by environment variables: NATS_URL, PVFLOW_SUBJECTS, PVFLOW_DB_URL, ... — see README)",
+  );
+  process.exit(help ? 0 : 2);
+}
+
 let config: Readonly<Config>;
 try {
   config = loadConfig();

@@ -1,0 +1,59 @@
+/**
+ * The single binary alone: copied into an empty folder (no node_modules beside it), it starts,
+ * creates its libSQL file, serves /healthz, and exits cleanly on SIGTERM. Bad configuration stops
+ * it with exit code 2 and one line.
+ */
+import { expect, test } from "bun:test";
+import { copyFile, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ensureBinary } from "./support/binary.ts";
+import { NatsServer } from "./support/nats_server.ts";
+import { PvflowProcess } from "./support/pvflow_process.ts";
+
+async function emptyFolderWithBinary(): Promise<{ dir: string; binary: string } & AsyncDisposable> {
+  const dir = await mkdtemp(join(tmpdir(), "pvflow-alone-"));
+  const binary = join(dir, "pvflow");
+  await copyFile(await ensureBinary(), binary);
+  await Bun.$`chmod +x ${binary}`;
+  return { dir, binary, [Symbol.asyncDispose]: () => rm(dir, { recursive: true, force: true }) };
+}
+
+test("binary - runs alone from an empty folder: opens its libSQL file, serves healthz, stops on SIGTERM", async () => {
+  await using alone = await emptyFolderWithBinary();
+  await using nats = await NatsServer.start();
+  expect(await readdir(alone.dir)).toEqual(["pvflow"]);
+  await using pv = await PvflowProcess.start({ binary: alone.binary, cwd: alone.dir, env: { NATS_URL: nats.url } });
+  const health = await fetch(pv.url + "/healthz");
+  expect(health.status).toBe(200);
+  expect(await health.json()).toEqual({ status: "ok" });
+  await pv.waitReady();
+  expect((await readdir(alone.dir)).sort()).toContain("pvflow.db"); // the default file:pvflow.db
+  expect(await pv.kill("SIGTERM")).toBe(0);
+  expect(pv.log).toContain("STOPPED");
+});
+
+test("binary - a bad environment value exits 2 with one line naming the variable", async () => {
+  await using alone = await emptyFolderWithBinary();
+  const proc = Bun.spawn([alone.binary], {
+    cwd: alone.dir, env: { PATH: process.env.PATH, PVFLOW_PARALLELISM: "abc" }, stdout: "pipe", stderr: "pipe",
+  });
+  const [code, err] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
+  expect(code).toBe(2);
+  expect(err.trim()).toBe('pvflow: PVFLOW_PARALLELISM must be an integer from 1 to 128, got "abc"');
+  expect(await readdir(alone.dir)).toEqual(["pvflow"]); // nothing created
+});
+
+test("binary - answers --version and rejects unknown arguments", async () => {
+  await using alone = await emptyFolderWithBinary();
+  const run = async (arg: string) => {
+    const p = Bun.spawn([alone.binary, arg], { cwd: alone.dir, stdout: "pipe", stderr: "pipe" });
+    return { code: await p.exited, out: await new Response(p.stdout).text(), err: await new Response(p.stderr).text() };
+  };
+  const version = await run("--version");
+  expect(version.code).toBe(0);
+  expect(version.out).toMatch(/^pvflow \d+\.\d+\.\d+\n$/);
+  const unknown = await run("--port=80");
+  expect(unknown.code).toBe(2);
+  expect(unknown.err).toContain("configured by environment variables");
+});
