@@ -128,7 +128,8 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   };
 
   const read = async (split: SplitState) => {
-    const name = `pvflow_${stream}_s${subtask}_${crypto.randomUUID().slice(0, 8)}`;
+    // Short: the name is in every message's reply subject, which the client parses byte by byte.
+    const name = `pvf${subtask}_${crypto.randomUUID().slice(0, 6)}`;
     await jsm.consumers.add(stream, {
       name,
       filter_subject: split.subject,
