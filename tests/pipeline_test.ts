@@ -9,7 +9,7 @@ import { ensureBinary } from "./support/binary.ts";
 import { committedCounts } from "./support/committed.ts";
 import { openStream, publishRange, SPLITS, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
-import { PvflowProcess, waitFor } from "./support/pvflow_process.ts";
+import { pipelineEnv, PvflowProcess, waitFor } from "./support/pvflow_process.ts";
 
 let dir: string;
 let binary: string;
@@ -22,15 +22,7 @@ afterAll(async () => {
 });
 
 function env(nats: NatsServer, db: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    NATS_URL: nats.url,
-    PVFLOW_SUBJECTS: SPLITS.join(","),
-    PVFLOW_PARALLELISM: "2",
-    PVFLOW_SOURCE_PARALLELISM: "2",
-    PVFLOW_CHECKPOINT_INTERVAL_MS: "200",
-    PVFLOW_DB_URL: `file:${db}`,
-    ...extra,
-  };
+  return pipelineEnv(nats.url, db, extra);
 }
 
 test("pipeline - 2 sources x 2 counters commit exact counts over 4 splits", async () => {

@@ -14,7 +14,7 @@ import { committedCounts } from "./support/committed.ts";
 import { openStream, publishRange, SPLITS, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { parsePrometheusText } from "./support/prometheus.ts";
-import { PvflowProcess, waitFor } from "./support/pvflow_process.ts";
+import { pipelineEnv, PvflowProcess, waitFor } from "./support/pvflow_process.ts";
 
 const ADMIN = "e2e-admin-token";
 
@@ -29,15 +29,7 @@ afterAll(async () => {
 });
 
 function env(nats: NatsServer, db: string, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    NATS_URL: nats.url,
-    PVFLOW_SUBJECTS: SPLITS.join(","),
-    PVFLOW_PARALLELISM: "2",
-    PVFLOW_SOURCE_PARALLELISM: "2",
-    PVFLOW_CHECKPOINT_INTERVAL_MS: "200",
-    PVFLOW_DB_URL: `file:${db}`,
-    ...extra,
-  };
+  return pipelineEnv(nats.url, db, extra);
 }
 
 /** Each split's last stream sequence, read straight from JetStream. */

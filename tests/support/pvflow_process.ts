@@ -105,3 +105,19 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
     await Bun.sleep(50);
   }
 }
+
+/**
+ * The environment most end-to-end tests run pvflow with: the four test splits, 2 sources × 2
+ * count subtasks, checkpoints every 200 ms, a libSQL file; `extra` overrides.
+ */
+export function pipelineEnv(natsUrl: string, dbFile: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    NATS_URL: natsUrl,
+    PVFLOW_SUBJECTS: "pv.0,pv.1,pv.2,pv.3",
+    PVFLOW_PARALLELISM: "2",
+    PVFLOW_SOURCE_PARALLELISM: "2",
+    PVFLOW_CHECKPOINT_INTERVAL_MS: "200",
+    PVFLOW_DB_URL: `file:${dbFile}`,
+    ...extra,
+  };
+}
