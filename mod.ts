@@ -6,6 +6,7 @@
 import { CommitWorker } from "./src/checkpoint/commit_worker.ts";
 import { CheckpointStore } from "./src/checkpoint/store.ts";
 import { ConfigError, loadConfig, redactUrl, type Config } from "./src/config.ts";
+import { DASHBOARD_HTML } from "./src/http/dashboard_page.ts";
 import { createStatusApp } from "./src/http/status_app.ts";
 import { Job } from "./src/job.ts";
 
@@ -50,7 +51,7 @@ const committer = new CommitWorker(new URL("./src/checkpoint/commit_worker_entry
   url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream,
 });
 const job = new Job(config, store, { log, workerUrl, committer });
-const app = createStatusApp({ job, store, version: VERSION, adminToken: config.adminToken });
+const app = createStatusApp({ job, store, version: VERSION, adminToken: config.adminToken, dashboardHtml: DASHBOARD_HTML });
 let server: ReturnType<typeof Bun.serve>;
 try {
   server = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch });

@@ -2,6 +2,9 @@
 # Installs what pvflow's scripts need on a Debian machine that has only Node 20, npm and apt:
 #   - node_modules (npm ci) and a working Bun at node_modules/.bin/bun
 #   - nats-server (apt)
+#   - openssl (apt), for the TLS tests
+#   - optionally chromium (apt), for the dashboard's browser test: only when PVFLOW_WITH_BROWSER=1
+#     or CI=true, and a failed install only warns (tests/dashboard_test.ts then skips, and says so)
 # Idempotent and silent when everything is already there. Source it (`. scripts/ensure_deps.sh`)
 # to get BUN and PATH in your shell, or execute it. Exports:
 #   BUN   absolute path of the repo's Bun
@@ -28,15 +31,16 @@ _pvflow_ensure_deps() {
   fi
   export BUN="$bun"
 
+  local sudo=()
+  if [[ "$(id -u)" != 0 ]] && command -v sudo >/dev/null 2>&1; then sudo=(sudo); fi
+  local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -qq)
+
   # (b) nats-server
   if ! command -v nats-server >/dev/null 2>&1 && [[ -x /usr/sbin/nats-server ]]; then
     export PATH="$PATH:/usr/sbin"
   fi
   if ! command -v nats-server >/dev/null 2>&1; then
-    local sudo=()
-    if [[ "$(id -u)" != 0 ]] && command -v sudo >/dev/null 2>&1; then sudo=(sudo); fi
     echo "ensure_deps: apt-get install nats-server" >&2
-    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -qq)
     if ! "${apt[@]}" install nats-server >/dev/null 2>&1; then
       "${apt[@]}" update >/dev/null 2>&1
       "${apt[@]}" install nats-server >&2
@@ -46,6 +50,24 @@ _pvflow_ensure_deps() {
     fi
     command -v nats-server >/dev/null 2>&1 ||
       { echo "ensure_deps: nats-server is not on PATH and 'apt-get install nats-server' did not install it" >&2; return 1; }
+  fi
+
+  # (b2) openssl, for the TLS certificates of tests/nats_auth_test.ts
+  if ! command -v openssl >/dev/null 2>&1; then
+    echo "ensure_deps: apt-get install openssl" >&2
+    "${apt[@]}" install openssl >/dev/null 2>&1 || { "${apt[@]}" update >/dev/null 2>&1; "${apt[@]}" install openssl >&2; }
+    command -v openssl >/dev/null 2>&1 || { echo "ensure_deps: 'apt-get install openssl' did not install openssl" >&2; return 1; }
+  fi
+
+  # (c) chromium, optional: never fails the setup.
+  if [[ "${PVFLOW_WITH_BROWSER:-}" == 1 || "${CI:-}" == true ]] && [[ ! -x /usr/bin/chromium ]]; then
+    echo "ensure_deps: apt-get install chromium (for tests/dashboard_test.ts)" >&2
+    if ! "${apt[@]}" install chromium >/dev/null 2>&1; then
+      "${apt[@]}" update >/dev/null 2>&1
+      "${apt[@]}" install chromium >&2 || true
+    fi
+    [[ -x /usr/bin/chromium ]] ||
+      echo "ensure_deps: WARNING: chromium could not be installed; tests/dashboard_test.ts will be skipped" >&2
   fi
   return 0
 }

@@ -197,7 +197,10 @@ describe("status app - /status", () => {
       state: "CREATED", version: "1.2.3-test",
       records: { in: 0, out: 0, counted: 0, deadLettered: 0, deadLetteredByReason: {} },
       restarts: 0,
-      checkpoints: { completed: 0, failed: 0, inProgress: null, latestCommittedId: 0, latestCompleted: null },
+      checkpoints: {
+        completed: 0, failed: 0, inProgress: null, latestCommittedId: 0, consecutiveFailed: 0, latestFailure: null,
+        latestCompleted: null,
+      },
     });
     expect(r.body.uptimeSeconds).toBeGreaterThanOrEqual(0);
     expect(r.body.splits).toEqual(SPLITS.map((split) => ({
@@ -226,8 +229,14 @@ describe("status app - /status", () => {
     expect(s.keys).toBe(5);
     expect(s.restarts).toBe(2);
     const latest = f.coordinator.history.find((c) => c.id === 3)!;
+    const failed = f.coordinator.history.find((c) => c.id === 2)!;
     expect(s.checkpoints).toEqual({
       completed: 2, failed: 1, inProgress: 4, latestCommittedId: 3,
+      consecutiveFailed: 0, // checkpoint 3 completed after the failed 2
+      latestFailure: {
+        id: 2, triggerTime: new Date(failed.triggerTime).toISOString(),
+        reason: "declined: count 1: checkpoint 1 not yet complete",
+      },
       latestCompleted: {
         id: 3, triggerTime: new Date(latest.triggerTime).toISOString(), durationMs: latest.durationMs,
         alignmentMs: 12, rows: 2, bytes: latest.bytes,
