@@ -36,8 +36,9 @@ export async function jobStatus(job: JobView, version: string, store?: StoredChe
     return {
       split,
       committedPosition: committed,
-      deliveredSequence: m?.delivered ?? committed,
-      emittedPosition: m?.position ?? committed,
+      // Subtask metrics arrive every 500 ms, checkpoints more often: never show them behind.
+      deliveredSequence: Math.max(m?.delivered ?? 0, committed),
+      emittedPosition: Math.max(m?.position ?? 0, committed),
       streamLastSequence: lastSeqs?.[split] ?? null,
       lag: m?.pending ?? null,
     };
