@@ -4,17 +4,24 @@
  * the README is parsed here and nowhere else; a bad value throws a {@link ConfigError} whose
  * message is the one line that `mod.ts` prints before exiting with code 2.
  */
+import { accessSync, constants, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 
 /** Exactly-once (aligned barriers) or at-least-once (barriers never hold input). */
 export type CheckpointMode = "exactly_once" | "at_least_once";
 
-/** NATS credentials; at most one kind is used, in this order: creds file, token, user/password. */
+/**
+ * NATS credentials and TLS trust. At most one kind of credential is used, in this order: creds
+ * file, token, user/password. Secrets (and the creds file path) never appear in status or logs.
+ */
 export interface NatsAuth {
   token?: string;
   user?: string;
   password?: string;
+  /** A user creds file (JWT + nkey seed), read on every connect. */
   credsFile?: string;
+  /** PEM file of the CA(s) trusted for the server's TLS certificate. @default the system CAs */
+  caFile?: string;
 }
 
 /** The whole configuration of one pvflow process. */
@@ -119,6 +126,17 @@ function bool(env: Env, name: string, def: boolean): boolean {
   return bad(name, raw, "true or false");
 }
 
+/** Why `path` is not a readable regular file (an errno code or "a directory"), or undefined when it is. */
+function unreadable(path: string): string | undefined {
+  try {
+    if (!statSync(path).isFile()) return "not a regular file";
+    accessSync(path, constants.R_OK);
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? "unreadable";
+  }
+}
+
 function list(env: Env, name: string, def: string): string[] {
   const raw = read(env, name) ?? def;
   const items = raw.split(",").map((s) => s.trim());
@@ -143,7 +161,7 @@ const DB_URL = /^(file:.+|https?:\/\/\S+|libsql:\/\/\S+|wss?:\/\/\S+)$/;
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const natsServers = list(env, "NATS_URL", "nats://127.0.0.1:4222");
   for (const s of natsServers) {
-    if (!NATS_URL.test(s)) bad("NATS_URL", s, "nats://host:port (or tls://, ws://, wss://), comma-separated");
+    if (!NATS_URL.test(s)) bad("NATS_URL", redactUrl(s), "nats://host:port (or tls://, ws://, wss://), comma-separated");
   }
   const stream = read(env, "PVFLOW_STREAM") ?? "PV";
   if (!STREAM_NAME.test(stream)) bad("PVFLOW_STREAM", stream, "a stream name without spaces, '.', '*', '>', '/' or '\\'");
@@ -163,13 +181,22 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const checkpointIntervalMs = int(env, "PVFLOW_CHECKPOINT_INTERVAL_MS", 1000, 10);
   const checkpointTimeoutMs = int(env, "PVFLOW_CHECKPOINT_TIMEOUT_MS", 60000, 100);
   const dbUrl = read(env, "PVFLOW_DB_URL") ?? "file:pvflow.db";
-  if (!DB_URL.test(dbUrl)) bad("PVFLOW_DB_URL", dbUrl, "file:<path>, http(s)://, ws(s):// or libsql:// URL");
+  if (!DB_URL.test(dbUrl)) bad("PVFLOW_DB_URL", redactUrl(dbUrl), "file:<path>, http(s)://, ws(s):// or libsql:// URL");
   const httpHost = read(env, "PVFLOW_HTTP_HOST") ?? "127.0.0.1";
   if (/\s|\//.test(httpHost)) bad("PVFLOW_HTTP_HOST", httpHost, "a host name or IP address");
   const dlqSubject = read(env, "PVFLOW_DLQ_SUBJECT") ?? "pvflow.dlq";
   if (!isSubject(dlqSubject, false)) bad("PVFLOW_DLQ_SUBJECT", dlqSubject, "a NATS subject without wildcards");
   const restartBackoffMs = int(env, "PVFLOW_RESTART_BACKOFF_MS", 500, 0);
   const faultAt = read(env, "PVFLOW_FAULT_COUNT_THROW_AT");
+  const credsFile = read(env, "NATS_CREDS");
+  const credsProblem = credsFile === undefined ? undefined : unreadable(credsFile);
+  if (credsProblem) {
+    // The path is not echoed: it says where the credentials are kept.
+    throw new ConfigError(`NATS_CREDS must name a readable NATS creds file, got one that is not (${credsProblem})`);
+  }
+  const caFile = read(env, "NATS_CA");
+  const caProblem = caFile === undefined ? undefined : unreadable(caFile);
+  if (caFile !== undefined && caProblem) bad("NATS_CA", caFile, `a readable PEM file of trusted CA certificates (${caProblem})`);
 
   const config: Config = {
     natsServers,
@@ -177,7 +204,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       token: read(env, "NATS_TOKEN"),
       user: read(env, "NATS_USER"),
       password: env.NATS_PASSWORD || undefined,
-      credsFile: read(env, "NATS_CREDS"),
+      credsFile,
+      caFile,
     },
     stream,
     createStream: bool(env, "PVFLOW_CREATE_STREAM", true),
@@ -220,6 +248,7 @@ export function publicConfig(c: Readonly<Config>): Record<string, unknown> {
     dbUrl: redactUrl(dbUrl),
     natsServers: c.natsServers.map(redactUrl),
     natsAuth: natsAuth.credsFile ? "creds" : natsAuth.token ? "token" : natsAuth.user ? "user" : "none",
+    natsTlsCa: natsAuth.caFile ? "set" : "unset",
     dbAuth: dbAuthToken ? "token" : "none",
     adminToken: adminToken ? "set" : "unset",
   };

