@@ -119,6 +119,15 @@ async function waitIdleAndCommitted(pv: PvflowProcess, nc: NatsConnection): Prom
     const s = (await pv.json("/status")).body;
     return s.splits.every((x: any) => x.committedPosition === last[x.split] && x.deliveredSequence === last[x.split] && x.lag === 0);
   }, 30_000, () => `not idle and committed at ${JSON.stringify(last)}:\n${pv.log}`);
+  // Subtask counters arrive every 500 ms, after the positions: idle once records.in stops moving.
+  let previous = -1;
+  await waitFor(async () => {
+    const now = (await pv.json("/status")).body.records.in;
+    const stable = now === previous;
+    previous = now;
+    if (!stable) await Bun.sleep(600);
+    return stable;
+  }, 30_000, () => `records.in still moving:\n${pv.log}`);
 }
 
 test.skipIf(!HAVE_CHROMIUM)("dashboard - Chromium shows the live job, and its numbers match /status and /counts", async () => {
