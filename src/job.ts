@@ -8,7 +8,7 @@
  * in a row without a completed checkpoint make it FAILED. `stop()` takes a final checkpoint.
  */
 import type { NatsConnection } from "@nats-io/nats-core";
-import { jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
+import type { StreamInfo } from "@nats-io/jetstream";
 import type { Config } from "./config.ts";
 import { CheckpointCoordinator, type CheckpointRecord } from "./checkpoint/coordinator.ts";
 import type { Committer } from "./checkpoint/commit_worker.ts";
@@ -16,18 +16,14 @@ import type { CheckpointStore, RestoredCheckpoint } from "./checkpoint/store.ts"
 import { connectNats } from "./nats/connect.ts";
 import type { CountTaskInit } from "./operators/count_task.ts";
 import { BarrierCell } from "./runtime/barrier_cell.ts";
-import { subtaskOfKey } from "./runtime/key_group.ts";
+import { partitionByKeyGroup } from "./runtime/key_group.ts";
 import type { SourceTaskInit } from "./source/jetstream_source.ts";
-import type { KeyCounts, SplitPositions, TaskControl, TaskMetrics, TaskReport } from "./types.ts";
+import type { SplitPositions, TaskControl, TaskMetrics, TaskReport } from "./types.ts";
 import { JobMetrics } from "./job_metrics.ts";
+import { checkPositions, FatalJobError, StreamAdmin } from "./job_streams.ts";
 
 /** Job states, as Flink's `JobStatus` where they overlap. */
 export type JobState = "CREATED" | "RESTORING" | "RUNNING" | "RESTARTING" | "STOPPING" | "STOPPED" | "FAILED";
-
-/** A failure that a restart cannot fix (e.g. positions beyond the stream's end). */
-export class FatalJobError extends Error {
-  override name = "FatalJobError";
-}
 
 /**
  * The task worker entry. A compiled binary must pass the URL resolved from its root module
@@ -77,9 +73,9 @@ export class Job {
   #nextCheckpointId = 1;
   #pastHistory: CheckpointRecord[] = [];
   #done = Promise.withResolvers<void>();
-  #streamInfo: { at: number; info: StreamInfo } | undefined;
 
   #workerUrl: URL;
+  #streams: StreamAdmin;
   /** Writes checkpoints: the store itself, or a {@link CommitWorker} off the main thread. */
   #committer: Pick<Committer, "commit">;
 
@@ -92,6 +88,7 @@ export class Job {
     this.#store = store;
     this.#log = options.log ?? console.error;
     this.#workerUrl = options.workerUrl ?? DEFAULT_WORKER_URL;
+    this.#streams = new StreamAdmin(config, this.#log);
     this.#committer = options.committer ?? store;
   }
 
@@ -176,39 +173,15 @@ export class Job {
   }
 
   /** The JetStream stream's info, cached for a second; undefined while NATS is unreachable. */
-  async streamInfo(): Promise<StreamInfo | undefined> {
-    const c = this.#streamInfo;
-    if (c && Date.now() - c.at < 1000) return c.info;
-    if (!this.#nc || !this.natsConnected) return c?.info;
-    try {
-      const jsm = await jetstreamManager(this.#nc);
-      const info = await jsm.streams.info(this.config.stream);
-      this.#streamInfo = { at: Date.now(), info };
-      return info;
-    } catch {
-      return c?.info;
-    }
+  streamInfo(): Promise<StreamInfo | undefined> {
+    return this.#streams.streamInfo(this.natsConnected ? this.#nc : undefined);
   }
 
-  /** Each split's last stream sequence (0: no event yet), cached for a second; undefined while NATS is unreachable. */
-  async splitLastSequences(): Promise<Record<string, number> | undefined> {
-    const c = this.#splitLast;
-    if (c && Date.now() - c.at < 1000) return c.seqs;
-    if (!this.#nc || !this.natsConnected) return c?.seqs;
-    try {
-      const jsm = await jetstreamManager(this.#nc);
-      const seqs: Record<string, number> = {};
-      await Promise.all(this.config.subjects.map(async (s) => {
-        seqs[s] = (await jsm.streams.getMessage(this.config.stream, { last_by_subj: s }))?.seq ?? 0;
-      }));
-      this.#splitLast = { at: Date.now(), seqs };
-      return seqs;
-    } catch {
-      return c?.seqs;
-    }
+  /** Each split's last stream sequence, cached for a second; undefined while NATS is unreachable. */
+  splitLastSequences(): Promise<Record<string, number> | undefined> {
+    return this.#streams.splitLastSequences(this.natsConnected ? this.#nc : undefined);
   }
 
-  #splitLast: { at: number; seqs: Record<string, number> } | undefined;
   #attemptCompletedCheckpoint = false;
 
   async #runAttempt(): Promise<void> {
@@ -216,11 +189,11 @@ export class Job {
     this.#setState("RESTORING");
     const nc = await this.#connect();
     if (this.#stopRequested) return;
-    const info = await this.#ensureStreams(nc);
+    const info = await this.#streams.ensureStreams(nc);
     const restored = await this.#store.loadLatest();
     this.committed = { checkpointId: restored.checkpointId, positions: restored.positions };
     this.#nextCheckpointId = Math.max(this.#nextCheckpointId, restored.checkpointId + 1);
-    this.#checkPositions(restored, info);
+    checkPositions(this.config, restored, info);
     const attempt = this.#spawn(restored, info.created);
     this.#attempt = attempt;
     await Promise.race([attempt.failed, this.#allReady(attempt)]);
@@ -259,53 +232,6 @@ export class Job {
         if (this.#stopRequested) throw new Error("stopped while waiting for NATS");
         delay = Math.min(delay * 2, 5000);
       }
-    }
-  }
-
-  /** Creates the stream (and a dead-letter stream) when missing and allowed. */
-  async #ensureStreams(nc: NatsConnection): Promise<StreamInfo> {
-    const jsm = await jetstreamManager(nc);
-    const { stream, subjects, createStream, dlqSubject } = this.config;
-    let info: StreamInfo;
-    try {
-      info = await jsm.streams.info(stream);
-    } catch (err) {
-      if (!/stream not found/i.test((err as Error).message)) throw err;
-      if (!createStream) throw new Error(`stream ${stream} does not exist and PVFLOW_CREATE_STREAM is false`);
-      const underPv = subjects.every((s) => s === "pv.>" || s.startsWith("pv."));
-      info = await jsm.streams.add({ name: stream, subjects: underPv ? ["pv.>"] : [...subjects] });
-      this.#log(`created stream ${stream} (${info.config.subjects?.join(", ")})`);
-    }
-    if (createStream) {
-      const captured = await jsm.streams.find(dlqSubject).catch(() => undefined);
-      if (!captured) {
-        await jsm.streams.add({ name: `${stream}_DLQ`, subjects: [dlqSubject] }).catch((err) => {
-          this.#log(`cannot create dead-letter stream ${stream}_DLQ: ${(err as Error).message}`);
-        });
-      }
-    }
-    this.#streamInfo = { at: Date.now(), info };
-    return info;
-  }
-
-  /** A position beyond the stream's last sequence means the stream was deleted or recreated. */
-  #checkPositions(restored: RestoredCheckpoint, info: StreamInfo): void {
-    const { positions, streamCreated } = restored;
-    for (const split of this.config.subjects) {
-      const pos = positions[split] ?? 0;
-      if (pos > info.state.last_seq) {
-        throw new FatalJobError(
-          `split ${split} resumes after sequence ${pos} but stream ${this.config.stream} ends at ${info.state.last_seq}: ` +
-            "the stream was deleted or recreated; refusing to count from a wrong place (use a new PVFLOW_DB_URL to start over)",
-        );
-      }
-    }
-    if (streamCreated !== undefined && streamCreated !== info.created) {
-      throw new FatalJobError(
-        `stream ${this.config.stream} was created at ${info.created}, but the checkpointed positions belong to the ` +
-          `stream created at ${streamCreated}: it was deleted and recreated; refusing to count from a wrong place ` +
-          "(use a new PVFLOW_DB_URL to start over)",
-      );
     }
   }
 
@@ -358,14 +284,7 @@ export class Job {
       }),
     };
 
-    // Restored counts, partitioned by key group to their count subtasks.
-    const parts: KeyCounts[] = Array.from({ length: c.parallelism }, () => ({ keys: [], counts: [] }));
-    const { keys, counts } = restored.counts;
-    for (let i = 0; i < keys.length; i++) {
-      const p = parts[subtaskOfKey(keys[i], c.maxParallelism, c.parallelism)];
-      p.keys.push(keys[i]);
-      p.counts.push(counts[i]);
-    }
+    const parts = partitionByKeyGroup(restored.counts, c.maxParallelism, c.parallelism);
     // One channel per (source, count) pair.
     const links = Array.from({ length: c.sourceParallelism }, () =>
       Array.from({ length: c.parallelism }, () => new MessageChannel()));

@@ -6,7 +6,7 @@
  * spreads keys evenly.
  */
 import { describe, expect, test } from "bun:test";
-import { hashKey, keyGroupOf, keyGroupRange, subtaskOfKey, subtaskOfKeyGroup } from "./key_group.ts";
+import { hashKey, keyGroupOf, keyGroupRange, partitionByKeyGroup, subtaskOfKey, subtaskOfKeyGroup } from "./key_group.ts";
 
 /** (maxParallelism, parallelism) pairs: divisible, non-divisible, equal, and parallelism 1. */
 const PAIRS: [number, number][] = [
@@ -145,4 +145,15 @@ describe("key group - hashKey", () => {
       }
     }
   });
+});
+
+test("key group - partitionByKeyGroup sends every restored key to the subtask that owns it", () => {
+  const keys = Array.from({ length: 1000 }, (_, i) => `k${i}`);
+  const counts = keys.map((_, i) => i + 1);
+  const parts = partitionByKeyGroup({ keys, counts }, 128, 3);
+  expect(parts.reduce((n, p) => n + p.keys.length, 0)).toBe(1000);
+  parts.forEach((p, s) => p.keys.forEach((k, i) => {
+    expect(subtaskOfKey(k, 128, 3)).toBe(s);
+    expect(p.counts[i]).toBe(Number(k.slice(1)) + 1);
+  }));
 });
