@@ -5,30 +5,26 @@
  * client with the same credentials published; with wrong credentials it does not run, says why
  * (the NATS URL and the failure) in its log and `/status`, and never prints the secret.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { credsAuthenticator, type ConnectionOptions } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { createAccount } from "@nats-io/nkeys";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdtemp } from "node:fs/promises";
 import { join } from "node:path";
-import { ensureBinary } from "./support/binary.ts";
 import { committedCounts } from "./support/committed.ts";
 import { publishRange, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
+import { withTempDirAndBinary } from "./support/suite.ts";
 import { jwtSetup } from "./support/nats_jwt.ts";
 import { pipelineEnv, PvflowProcess, waitFor } from "./support/pvflow_process.ts";
 import { makeTlsCerts } from "./support/tls_certs.ts";
 
 let dir: string;
 let binary: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "pvflow-nats-auth-"));
-  binary = await ensureBinary();
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+withTempDirAndBinary("pvflow-nats-auth-", (d, b) => {
+  dir = d;
+  binary = b;
 });
 
 let runs = 0;

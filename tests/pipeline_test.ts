@@ -1,24 +1,19 @@
 /**
  * End-to-end: the compiled binary against a real nats-server and a real libSQL file.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { expect, test } from "bun:test";
 import { join } from "node:path";
-import { ensureBinary } from "./support/binary.ts";
 import { committedCounts } from "./support/committed.ts";
 import { openStream, publishRange, SPLITS, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
+import { withTempDirAndBinary } from "./support/suite.ts";
 import { pipelineEnv, PvflowProcess, waitFor } from "./support/pvflow_process.ts";
 
 let dir: string;
 let binary: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "pvflow-pipeline-"));
-  binary = await ensureBinary();
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+withTempDirAndBinary("pvflow-pipeline-", (d, b) => {
+  dir = d;
+  binary = b;
 });
 
 function env(nats: NatsServer, db: string, extra: Record<string, string> = {}): Record<string, string> {

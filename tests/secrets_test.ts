@@ -6,29 +6,25 @@
  * or refusing PVFLOW_DB_URL, config errors), and no secret value appears in its log, `/status`,
  * `/readyz`, `/checkpoints`, `/counts`, `/metrics`, `/` or any error answer.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { credsAuthenticator } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { generateKeyPairSync, sign } from "node:crypto";
-import { mkdir, mkdtemp, rename, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { ensureBinary } from "./support/binary.ts";
 import { publishRange, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
+import { withTempDirAndBinary } from "./support/suite.ts";
 import { jwtSetup } from "./support/nats_jwt.ts";
 import { pipelineEnv, PvflowProcess, waitFor } from "./support/pvflow_process.ts";
 import { Sqld } from "./support/sqld.ts";
 
 let dir: string;
 let binary: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "pvflow-secrets-"));
-  binary = await ensureBinary();
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+withTempDirAndBinary("pvflow-secrets-", (d, b) => {
+  dir = d;
+  binary = b;
 });
 
 const NATS_TOKEN = "natsTok3n-SECRET-4a1f";

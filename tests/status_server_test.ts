@@ -3,16 +3,14 @@
  * libSQL file — every endpoint with real data, the admin-protected checkpoint trigger, the
  * Prometheus text, the graceful stop (exit 0, and a restart re-reads nothing) and the second signal.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ensureBinary } from "./support/binary.ts";
 import { committedCounts } from "./support/committed.ts";
 import { openStream, publishRange, SPLITS, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
+import { withTempDirAndBinary } from "./support/suite.ts";
 import { parsePrometheusText } from "./support/prometheus.ts";
 import { pipelineEnv, PvflowProcess, waitFor } from "./support/pvflow_process.ts";
 
@@ -20,12 +18,9 @@ const ADMIN = "e2e-admin-token";
 
 let dir: string;
 let binary: string;
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "pvflow-status-"));
-  binary = await ensureBinary();
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
+withTempDirAndBinary("pvflow-status-", (d, b) => {
+  dir = d;
+  binary = b;
 });
 
 function env(nats: NatsServer, db: string, extra: Record<string, string> = {}): Record<string, string> {
