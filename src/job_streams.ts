@@ -100,6 +100,19 @@ export function checkPositions(config: Readonly<Config>, restored: RestoredCheck
       );
     }
   }
+  // Positions are per split: a new split that overlaps an old one would re-read what the old one
+  // already counted (e.g. pv.> replaced by pv.0 .. pv.3).
+  for (const split of config.subjects) {
+    if (split in positions) continue;
+    const old = Object.keys(positions).find((o) => positions[o] > 0 && subjectsOverlap(o, split));
+    if (old !== undefined) {
+      throw new FatalJobError(
+        `PVFLOW_SUBJECTS changed: new split ${split} overlaps split ${old} of the checkpoint, whose events are ` +
+          `counted up to sequence ${positions[old]}; resuming would count some of them twice. Keep the old splits ` +
+          "or start over with a new PVFLOW_DB_URL",
+      );
+    }
+  }
   if (streamCreated !== undefined && streamCreated !== info.created) {
     throw new FatalJobError(
       `stream ${config.stream} was created at ${info.created}, but the checkpointed positions belong to the ` +
@@ -107,4 +120,16 @@ export function checkPositions(config: Readonly<Config>, restored: RestoredCheck
         "(use a new PVFLOW_DB_URL to start over)",
     );
   }
+}
+
+/** Whether two NATS subjects (with `*` and `>` wildcards) can match a common subject. */
+export function subjectsOverlap(a: string, b: string): boolean {
+  const x = a.split(".");
+  const y = b.split(".");
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    if (x[i] === ">" || y[i] === ">") return x[i] !== undefined && y[i] !== undefined;
+    if (x[i] === undefined || y[i] === undefined) return false;
+    if (x[i] !== y[i] && x[i] !== "*" && y[i] !== "*") return false;
+  }
+  return true;
 }
