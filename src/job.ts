@@ -77,7 +77,7 @@ export class Job {
   #workerUrl: URL;
   #streams: StreamAdmin;
   /** Writes checkpoints: the store itself, or a {@link CommitWorker} off the main thread. */
-  #committer: Pick<Committer, "commit">;
+  #committer: Pick<Committer, "commit" | "attach" | "onLost">;
 
   constructor(
     config: Readonly<Config>,
@@ -267,7 +267,7 @@ export class Job {
           for (const t of tasks) if (t.role === "source") post(t, { kind: "trigger", barrier });
         },
         commit: async (data) => {
-          const r = await this.#committer.commit(data, streamCreated);
+          const r = await this.#committer.commit(data, streamCreated, staging ? staging.length : 0);
           this.committed = {
             checkpointId: data.record.id,
             positions: { ...this.committed.positions, ...data.positions },
@@ -308,8 +308,17 @@ export class Job {
       worker.addEventListener("close", () => attempt.fail(`${role} subtask ${subtask} exited`));
       worker.postMessage(init, transfer);
     };
+    // With a commit thread, count subtasks stage their snapshots there directly.
+    const staging = this.#committer.attach
+      ? Array.from({ length: c.parallelism }, () => new MessageChannel())
+      : undefined;
+    if (staging) {
+      this.#committer.attach!(staging.map((ch) => ch.port2));
+      this.#committer.onLost = (why) => attempt.fail(why);
+    }
     for (let i = 0; i < c.parallelism; i++) {
       const inputs = links.map((row) => row[i].port2);
+      const commitPort = staging?.[i].port1;
       spawn("count", i, {
         role: "count",
         subtask: i,
@@ -318,7 +327,8 @@ export class Job {
         restored: parts[i],
         metricsIntervalMs: METRICS_INTERVAL_MS,
         faultThrowAt: injectFault && i === 0 ? c.faultCountThrowAt : undefined,
-      }, inputs);
+        commitPort,
+      }, commitPort ? [...inputs, commitPort] : inputs);
     }
     for (let s = 0; s < c.sourceParallelism; s++) {
       const outputs = links[s].map((ch) => ch.port1);

@@ -56,14 +56,25 @@ export interface SourceAck {
   positions: SplitPositions;
 }
 
-/** A count subtask's acknowledgement: its changed keys and how long alignment held input. */
+/**
+ * A count subtask's acknowledgement: how many keys changed and how long alignment held input.
+ * The changed keys themselves travel in `changed`, or — when the job runs a commit thread — were
+ * staged straight to that thread (`StagedSnapshot`), so they never pass through the main thread.
+ */
 export interface CountAck {
   kind: "ack";
   role: "count";
   subtask: number;
   checkpointId: number;
-  changed: KeyCounts;
+  rows: number;
+  changed?: KeyCounts;
   alignmentMs: number;
+}
+
+/** A count subtask's snapshot of checkpoint `checkpointId`, sent to the commit thread. */
+export interface StagedSnapshot extends KeyCounts {
+  checkpointId: number;
+  subtask: number;
 }
 
 /** Either kind of acknowledgement. */

@@ -79,11 +79,13 @@ function attempt(mode: AlignmentMode, store: CheckpointStore, restored: Awaited<
   });
   const handler = new BarrierHandler<Event[]>(2, mode, {
     processRecords: (_c, events) => counter.add(events.map((e) => e.key)),
-    snapshot: (barrier, alignmentMs) =>
+    snapshot: (barrier, alignmentMs) => {
+      const changed = counter.snapshot(barrier.checkpointId);
       coordinator.acknowledge({
-        kind: "ack", role: "count", subtask: 0, checkpointId: barrier.checkpointId,
-        changed: counter.snapshot(barrier.checkpointId), alignmentMs,
-      }),
+        kind: "ack", role: "count", subtask: 0, checkpointId: barrier.checkpointId, rows: changed.keys.length,
+        changed, alignmentMs,
+      });
+    },
     abort: (id, reason) => coordinator.decline(id, reason),
     endOfInput: () => {},
   });

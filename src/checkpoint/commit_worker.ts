@@ -10,14 +10,23 @@ import type { CheckpointData } from "./coordinator.ts";
 /** Main → commit thread. */
 export type CommitRequest =
   | { kind: "open"; id: number; options: { url: string; authToken?: string; stream: string } }
-  | { kind: "commit"; id: number; data: CheckpointData; streamCreated?: string };
+  | { kind: "attach"; id: number; ports: MessagePort[] }
+  | { kind: "commit"; id: number; data: CheckpointData; streamCreated?: string; staged: number };
 
 /** Commit thread → main. */
 export type CommitResponse = { id: number; ok: true; bytes?: number } | { id: number; ok: false; error: string };
 
 /** Something that commits checkpoints (the store itself, or this Worker proxy). */
 export interface Committer {
-  commit(data: CheckpointData, streamCreated?: string): Promise<{ bytes: number }>;
+  /** `staged`: how many count subtasks staged their snapshot for this checkpoint (0: inline). */
+  commit(data: CheckpointData, streamCreated?: string, staged?: number): Promise<{ bytes: number }>;
+  /**
+   * Optional: takes one port per count subtask of a new attempt; their snapshots are staged
+   * there instead of travelling in the acknowledgements.
+   */
+  attach?(ports: MessagePort[]): void;
+  /** With `attach`: called when staged snapshots were lost (the job must restart). */
+  onLost?: (why: string) => void;
   close(): void;
 }
 
@@ -36,12 +45,24 @@ export class CommitWorker implements Committer {
     this.#options = options;
   }
 
-  async commit(data: CheckpointData, streamCreated?: string): Promise<{ bytes: number }> {
+  /** Called when the thread dies after `attach`: its staged snapshots are gone, the job must restart. */
+  onLost: ((why: string) => void) | undefined;
+  #attached = false;
+
+  async commit(data: CheckpointData, streamCreated?: string, staged = 0): Promise<{ bytes: number }> {
     this.#start();
     await this.#opened;
-    const r = await this.#request({ kind: "commit", id: this.#nextId++, data, streamCreated });
+    const r = await this.#request({ kind: "commit", id: this.#nextId++, data, streamCreated, staged });
     if (!r.ok) throw new Error(r.error);
     return { bytes: r.bytes ?? 0 };
+  }
+
+  attach(ports: MessagePort[]): void {
+    this.#start();
+    this.#attached = true;
+    const req: CommitRequest = { kind: "attach", id: this.#nextId++, ports };
+    this.#pending.set(req.id, Promise.withResolvers());
+    this.#worker!.postMessage(req, ports);
   }
 
   close(): void {
@@ -63,6 +84,10 @@ export class CommitWorker implements Committer {
       this.#worker = undefined;
       for (const p of this.#pending.values()) p.resolve({ id: 0, ok: false, error: `commit thread ${why}` });
       this.#pending.clear();
+      if (this.#attached) {
+        this.#attached = false;
+        this.onLost?.(`commit thread ${why}`);
+      }
     };
     worker.addEventListener("error", (e) => died(`crashed: ${(e as ErrorEvent).message}`));
     worker.addEventListener("close", () => died("exited"));

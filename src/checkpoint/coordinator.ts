@@ -174,7 +174,7 @@ export class CheckpointCoordinator {
     } else {
       p.countAcks.set(ack.subtask, ack);
       p.record.subtasks.push({
-        role: "count", subtask: ack.subtask, ackMs, alignmentMs: ack.alignmentMs, rows: ack.changed.keys.length,
+        role: "count", subtask: ack.subtask, ackMs, alignmentMs: ack.alignmentMs, rows: ack.rows,
       });
     }
     if (p.sourceAcks.size === this.#o.sources && p.countAcks.size === this.#o.counts) this.#commit(p);
@@ -196,15 +196,19 @@ export class CheckpointCoordinator {
     const keys: string[] = [];
     const counts: number[] = [];
     let alignmentMs = 0;
+    let rows = 0;
     for (const a of p.countAcks.values()) {
-      for (let i = 0; i < a.changed.keys.length; i++) {
-        keys.push(a.changed.keys[i]);
-        counts.push(a.changed.counts[i]);
+      // Inline snapshots are merged here; staged ones are already at the commit thread.
+      const changed = a.changed ?? { keys: [], counts: [] };
+      for (let i = 0; i < changed.keys.length; i++) {
+        keys.push(changed.keys[i]);
+        counts.push(changed.counts[i]);
       }
+      rows += a.rows;
       alignmentMs = Math.max(alignmentMs, a.alignmentMs);
     }
     r.alignmentMs = alignmentMs;
-    r.rows = keys.length;
+    r.rows = rows;
     const t0 = this.#now();
     try {
       const { bytes } = await this.#o.commit({ record: r, positions, keys, counts });

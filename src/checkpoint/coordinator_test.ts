@@ -52,7 +52,7 @@ const sourceAck = (checkpointId: number, subtask: number, positions: SplitPositi
   ({ kind: "ack", role: "source", subtask, checkpointId, positions });
 
 const countAck = (checkpointId: number, subtask: number, changed: KeyCounts, alignmentMs = 0): CountAck =>
-  ({ kind: "ack", role: "count", subtask, checkpointId, changed, alignmentMs });
+  ({ kind: "ack", role: "count", subtask, checkpointId, rows: changed.keys.length, changed, alignmentMs });
 
 const kc = (o: Record<string, number>): KeyCounts => ({ keys: Object.keys(o), counts: Object.values(o) });
 

@@ -116,7 +116,7 @@ async function checkpoint(
   for (const s of [0, 1]) {
     const part = s === 0 ? entries.slice(0, half) : entries.slice(half);
     f.coordinator.acknowledge({
-      kind: "ack", role: "count", subtask: s, checkpointId: id, alignmentMs: alignmentMs[s],
+      kind: "ack", role: "count", subtask: s, checkpointId: id, alignmentMs: alignmentMs[s], rows: part.length,
       changed: { keys: part.map(([k]) => k), counts: part.map(([, c]) => c) },
     });
   }

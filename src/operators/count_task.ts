@@ -6,7 +6,7 @@
  */
 import { BarrierHandler } from "../runtime/barrier_handler.ts";
 import { InputChannel } from "../runtime/channel.ts";
-import type { KeyCounts, TaskControl, TaskReport } from "../types.ts";
+import type { KeyCounts, StagedSnapshot, TaskControl, TaskReport } from "../types.ts";
 import { KeyedCounter } from "./count.ts";
 
 /** The `init` message of a count subtask. */
@@ -17,6 +17,8 @@ export interface CountTaskInit {
   mode: "exactly_once" | "at_least_once";
   restored: KeyCounts;
   metricsIntervalMs: number;
+  /** Where snapshots go (the commit thread); without it they travel in the acknowledgement. */
+  commitPort?: MessagePort;
   /** Test-only: throw when this many records have been counted by this worker. */
   faultThrowAt?: number;
 }
@@ -41,8 +43,16 @@ export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void)
       inputs[channel].grant();
     },
     snapshot(barrier, alignmentMs) {
-      const changed = counter.snapshot(barrier.checkpointId);
-      post({ kind: "ack", role: "count", subtask, checkpointId: barrier.checkpointId, changed, alignmentMs });
+      const { checkpointId } = barrier;
+      const changed = counter.snapshot(checkpointId);
+      const rows = changed.keys.length;
+      if (init.commitPort) {
+        // Staged before the ack: the commit thread has it by the time the commit is requested.
+        init.commitPort.postMessage({ ...changed, checkpointId, subtask } satisfies StagedSnapshot);
+        post({ kind: "ack", role: "count", subtask, checkpointId, rows, alignmentMs });
+      } else {
+        post({ kind: "ack", role: "count", subtask, checkpointId, rows, changed, alignmentMs });
+      }
     },
     abort(checkpointId, reason) {
       post({ kind: "declined", role: "count", subtask, checkpointId, reason });
