@@ -379,6 +379,7 @@ export class Job {
     if (!a) return;
     this.#attempt = undefined;
     a.coordinator.stop();
+    await a.coordinator.settle(); // a commit in flight lands (or fails) before anyone restores
     this.#pastHistory = [...a.coordinator.history, ...this.#pastHistory].slice(0, 100);
     for (const t of a.tasks) {
       t.worker.onmessage = null;

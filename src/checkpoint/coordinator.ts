@@ -137,6 +137,16 @@ export class CheckpointCoordinator {
   }
 
   /**
+   * Resolves once no commit is in flight. A stopped coordinator still lets a running commit
+   * finish; whoever restores from the store next must wait for it, or it could restore the
+   * checkpoint before and then see this one land underneath.
+   */
+  async settle(): Promise<void> {
+    const p = this.#pending;
+    if (p?.committing) await p.done.promise;
+  }
+
+  /**
    * Triggers a checkpoint now, unless one is in flight (then its id is returned). A `final`
    * checkpoint makes the sources stop after emitting its barrier.
    */

@@ -395,6 +395,26 @@ describe("checkpoint coordinator", () => {
     expect((await h.latest()).checkpointId).toBe(0);
   });
 
+  test("coordinator - stop lets a running commit finish, and settle waits for it", async () => {
+    const h = await setup();
+    const release = Promise.withResolvers<void>();
+    h.hooks.beforeCommit = () => release.promise;
+    const { id, done } = h.coord.trigger();
+    h.coord.acknowledge(sourceAck(id, 0, { "pv.0": 7 }));
+    h.coord.acknowledge(countAck(id, 0, kc({ a: 7 })));
+    await until(() => h.log.includes(`commit ${id}`), "the commit to start");
+    h.coord.stop();
+    let settled = false;
+    const settling = h.coord.settle().then(() => (settled = true));
+    await Bun.sleep(30);
+    expect(settled).toBe(false); // the commit is still running
+    release.resolve();
+    await settling;
+    expect((await done).status).toBe("COMPLETED");
+    expect((await h.latest()).checkpointId).toBe(id);
+    await h.coord.settle(); // nothing in flight: immediate
+  });
+
   test("coordinator - history is newest first and capped at HISTORY_SIZE", async () => {
     const h = await setup();
     const total = HISTORY_SIZE + 5;
