@@ -10,6 +10,9 @@ import { redactUrl } from "../config.ts";
 import type { KeyCounts, SplitPositions } from "../types.ts";
 import type { CheckpointData } from "./coordinator.ts";
 
+/** The id of the latest completed checkpoint (0: none). */
+const LATEST_ID = "SELECT coalesce(max(id), 0) FROM checkpoints";
+
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS checkpoints (
      id INTEGER PRIMARY KEY,
@@ -102,7 +105,7 @@ export class CheckpointStore {
   /** The latest completed checkpoint: its id, this stream's positions, and all counts. */
   async loadLatest(): Promise<RestoredCheckpoint> {
     const [cp, pos, cnt] = await this.client.batch([
-      "SELECT coalesce(max(id), 0) FROM checkpoints",
+      LATEST_ID,
       { sql: "SELECT subject, seq, stream_created FROM positions WHERE stream = ?", args: [this.#stream] },
       "SELECT key, count FROM counts",
     ], "read");
@@ -176,14 +179,14 @@ export class CheckpointStore {
 
   /** The id of the latest completed checkpoint (0: none). */
   async latestCheckpointId(): Promise<number> {
-    const rs = await this.client.execute("SELECT coalesce(max(id), 0) FROM checkpoints");
+    const rs = await this.client.execute(LATEST_ID);
     return Number(rs.rows[0][0]);
   }
 
   /** Committed counts, all or the `top` largest, with the checkpoint they reflect. */
   async readCounts(top?: number): Promise<{ checkpointId: number; counts: Record<string, number> }> {
     const [cp, rs] = await this.client.batch([
-      "SELECT coalesce(max(id), 0) FROM checkpoints",
+      LATEST_ID,
       top === undefined
         ? "SELECT key, count FROM counts ORDER BY key"
         : { sql: "SELECT key, count FROM counts ORDER BY count DESC, key LIMIT ?", args: [top] },
@@ -196,7 +199,7 @@ export class CheckpointStore {
   /** The committed count of one key, or undefined when never counted. */
   async readCount(key: string): Promise<{ count: number; checkpointId: number } | undefined> {
     const [cp, rs] = await this.client.batch([
-      "SELECT coalesce(max(id), 0) FROM checkpoints",
+      LATEST_ID,
       { sql: "SELECT count FROM counts WHERE key = ?", args: [key] },
     ], "read");
     if (rs.rows.length === 0) return undefined;

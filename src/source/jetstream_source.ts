@@ -7,7 +7,7 @@
  * records every split's position, flushes, emits barrier n on every channel and acknowledges n
  * with the positions. Correctness never depends on JetStream acks.
  */
-import { headers, nanos, type NatsConnection } from "@nats-io/nats-core";
+import { headers, nanos } from "@nats-io/nats-core";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { connectNats, type NatsSettings } from "../nats/connect.ts";
 import { BarrierCell } from "../runtime/barrier_cell.ts";
@@ -191,4 +191,3 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   };
 }
 
-export type { NatsConnection };
