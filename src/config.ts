@@ -76,6 +76,11 @@ export interface Config {
   restartBackoffMaxMs: number;
   /** Bound on graceful stop (final checkpoint included). @default 10000 */
   shutdownTimeoutMs: number;
+  /**
+   * The server deletes a split's consumer nobody pulled from for this long (a paused process);
+   * the source then recreates it in place. @default 30000
+   */
+  consumerInactiveMs: number;
   /** Test-only fault injection: a count subtask throws at its N-th record. */
   faultCountThrowAt?: number;
   /** Test-only: how many job attempts inject that fault. @default 1 */
@@ -231,6 +236,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     restartBackoffMs,
     restartBackoffMaxMs: int(env, "PVFLOW_RESTART_BACKOFF_MAX_MS", Math.max(10000, restartBackoffMs), restartBackoffMs),
     shutdownTimeoutMs: int(env, "PVFLOW_SHUTDOWN_TIMEOUT_MS", 10000, 100),
+    consumerInactiveMs: int(env, "PVFLOW_CONSUMER_INACTIVE_MS", 30000, 1000),
     faultCountThrowAt: faultAt === undefined ? undefined : int(env, "PVFLOW_FAULT_COUNT_THROW_AT", 0, 1),
     faultAttempts: int(env, "PVFLOW_FAULT_ATTEMPTS", 1, 1),
   };

@@ -21,6 +21,7 @@ import type { SourceTaskInit } from "./source/jetstream_source.ts";
 import type { SplitPositions, TaskControl, TaskMetrics, TaskReport } from "./types.ts";
 import { JobMetrics } from "./job_metrics.ts";
 import { checkPositions, FatalJobError, StreamAdmin } from "./job_streams.ts";
+import { StallWatch, type StalledSplit } from "./stall_watch.ts";
 
 /** Job states, as Flink's `JobStatus` where they overlap. */
 export type JobState = "CREATED" | "RESTORING" | "RUNNING" | "RESTARTING" | "STOPPING" | "STOPPED" | "FAILED";
@@ -33,6 +34,11 @@ const DEFAULT_WORKER_URL = new URL("./runtime/task_worker.ts", import.meta.url);
 const METRICS_INTERVAL_MS = 500;
 const FLUSH_INTERVAL_MS = 20;
 const READY_TIMEOUT_MS = 30_000;
+/** Idle heartbeat of the sources' pull requests: a consumer's dead server is noticed in ~2 of them. */
+const HEARTBEAT_MS = 1000;
+/** A split is stalled after this many checkpoint intervals without progress, at least STALL_MIN_MS. */
+const STALL_INTERVALS = 10;
+const STALL_MIN_MS = 10_000;
 
 interface Task {
   role: "source" | "count";
@@ -47,7 +53,8 @@ interface Attempt {
   coordinator: CheckpointCoordinator;
   /** Rejects on the first subtask failure. */
   failed: Promise<never>;
-  fail(reason: string): void;
+  /** `fatal`: a restart cannot fix it (the job goes FAILED). */
+  fail(reason: string, fatal?: boolean): void;
   stopped: Set<string>;
 }
 
@@ -63,6 +70,8 @@ export class Job {
   natsConnected = false;
   /** The latest completed checkpoint's id and positions. */
   committed: { checkpointId: number; positions: SplitPositions } = { checkpointId: 0, positions: {} };
+  /** Splits with events waiting whose position has not moved for several intervals. */
+  readonly stalls: StallWatch;
 
   #store: CheckpointStore;
   #log: (line: string) => void;
@@ -90,6 +99,24 @@ export class Job {
     this.#workerUrl = options.workerUrl ?? DEFAULT_WORKER_URL;
     this.#streams = new StreamAdmin(config, this.#log);
     this.#committer = options.committer ?? store;
+    this.stalls = new StallWatch(Math.max(STALL_MIN_MS, STALL_INTERVALS * config.checkpointIntervalMs));
+  }
+
+  /** Stalled splits while RUNNING (see {@link StallWatch}); empty in any other state. */
+  stalledSplits(): StalledSplit[] {
+    return this.state === "RUNNING" ? this.stalls.stalled(Date.now()) : [];
+  }
+
+  /** Feeds the stall watch: each split's position and whether events wait for it. */
+  async #watchProgress(): Promise<void> {
+    const last = await this.splitLastSequences().catch(() => undefined);
+    const now = Date.now();
+    for (const split of this.config.subjects) {
+      const m = this.metrics.splits[split];
+      const position = Math.max(m?.position ?? 0, this.committed.positions[split] ?? 0);
+      const behind = (m?.pending ?? 0) > 0 || (last?.[split] ?? 0) > position;
+      this.stalls.observe(split, position, behind, now);
+    }
   }
 
   /** Resolves when the job is STOPPED or FAILED. */
@@ -198,7 +225,10 @@ export class Job {
     this.#attempt = attempt;
     await Promise.race([attempt.failed, this.#allReady(attempt)]);
     if (this.#stopRequested) return;
+    this.stalls.reset();
     this.#setState("RUNNING");
+    const watch = setInterval(() => this.#watchProgress(), 1000);
+    attempt.failed.catch(() => clearInterval(watch));
     this.#log(`running: ${this.config.subjects.length} splits, ${this.config.sourceParallelism} sources, ` +
       `${this.config.parallelism} count subtasks, from checkpoint ${restored.checkpointId} (${restored.counts.keys.length} keys)`);
     attempt.coordinator.start();
@@ -249,10 +279,10 @@ export class Job {
       tasks,
       stopped,
       failed: failed.promise,
-      fail: (reason) => {
+      fail: (reason, fatal) => {
         if (failedOnce) return;
         failedOnce = true;
-        failed.reject(new Error(reason));
+        failed.reject(fatal ? new FatalJobError(reason) : new Error(reason));
       },
       coordinator: new CheckpointCoordinator({
         intervalMs: c.checkpointIntervalMs,
@@ -295,7 +325,8 @@ export class Job {
         case "declined": attempt.coordinator.decline(r.checkpointId, `${r.role} ${r.subtask}: ${r.reason}`); break;
         case "metrics": this.metrics.update(r as TaskMetrics); break;
         case "stopped": stopped.add(`${t.role}:${t.subtask}`); break;
-        case "failed": attempt.fail(`${t.role} subtask ${t.subtask} failed: ${r.error}`); break;
+        case "failed": attempt.fail(`${t.role} subtask ${t.subtask} failed: ${r.error}`, r.fatal); break;
+        case "log": this.#log(r.line); break;
         case "ready": t.ready = true; this.#readyChanged?.(); break;
       }
     };
@@ -351,6 +382,8 @@ export class Job {
         metricsIntervalMs: METRICS_INTERVAL_MS,
         flushIntervalMs: FLUSH_INTERVAL_MS,
         barriers: cells[s].buffer,
+        consumerInactiveMs: c.consumerInactiveMs,
+        heartbeatMs: HEARTBEAT_MS,
       }, outputs);
     }
     return attempt;

@@ -47,6 +47,8 @@ export class JobMetrics {
   /** Latest progress of every split (kept across attempts). */
   readonly splits: Record<string, SplitMetrics> = {};
   #current = new Map<string, TaskMetrics>();
+  /** Consumer restarts of earlier attempts, per split. */
+  #carriedRestarts: Record<string, number> = {};
   #carried: RecordTotals = { recordsIn: 0, recordsOut: 0, counted: 0, deadLettered: {}, deadLetteredTotal: 0 };
 
   beginAttempt(): void {
@@ -57,7 +59,16 @@ export class JobMetrics {
   /** Folds the finished attempt's counters into the carried totals. */
   endAttempt(): void {
     this.#carried = this.totals();
+    for (const [split, m] of Object.entries(this.splits)) {
+      this.#carriedRestarts[split] = this.consumerRestarts(split);
+      m.consumerRestarts = 0;
+    }
     this.#current.clear();
+  }
+
+  /** Times `split`'s consumer was recreated in place, over all attempts. */
+  consumerRestarts(split: string): number {
+    return (this.#carriedRestarts[split] ?? 0) + (this.splits[split]?.consumerRestarts ?? 0);
   }
 
   update(m: TaskMetrics): void {

@@ -99,6 +99,10 @@ export interface SplitMetrics {
   position: number;
   /** Consumer's count of events still pending in the stream. */
   pending: number;
+  /** Times the split's consumer was recreated in place (gap, reconnect, lost consumer). */
+  consumerRestarts: number;
+  /** Set while the split cannot read: why (e.g. its consumer cannot be created yet). */
+  waiting?: string;
 }
 
 /** Periodic counters of a subtask (cumulative since the worker started). */
@@ -120,7 +124,8 @@ export type TaskReport =
   | TaskMetrics
   | { kind: "declined"; subtask: number; role: "source" | "count"; checkpointId: number; reason: string }
   | { kind: "stopped"; role: "source" | "count"; subtask: number }
-  | { kind: "failed"; role: "source" | "count"; subtask: number; error: string };
+  | { kind: "failed"; role: "source" | "count"; subtask: number; error: string; fatal?: boolean }
+  | { kind: "log"; role: "source" | "count"; subtask: number; line: string };
 
 /** Job → worker control messages (the `init` message is role-specific, see the task files). */
 export type TaskControl =

@@ -10,7 +10,7 @@ import type { Job } from "../job.ts";
 export type JobView = Pick<
   Job,
   | "config" | "state" | "stateReason" | "natsConnected" | "restarts" | "startedAt" | "committed" | "metrics"
-  | "checkpointHistory" | "coordinator" | "triggerCheckpoint" | "streamInfo"
+  | "checkpointHistory" | "coordinator" | "triggerCheckpoint" | "streamInfo" | "stalledSplits"
 > & {
   /** Each split's last stream sequence; without it `streamLastSequence` is null. */
   splitLastSequences?(): Promise<Record<string, number> | undefined>;
@@ -30,8 +30,10 @@ export async function jobStatus(job: JobView, version: string, store?: StoredChe
     (store && (await store.listCheckpoints(1))[0]);
   const inProgress = job.coordinator?.inProgress ?? history.find((r) => r.status === "IN_PROGRESS");
   const failure = history.find((r) => r.status === "FAILED");
+  const stalled = job.stalledSplits();
   const splits = job.config.subjects.map((split) => {
     const m = job.metrics.splits[split];
+    const stall = stalled.find((s) => s.split === split);
     const committed = job.committed.positions[split] ?? 0;
     return {
       split,
@@ -41,6 +43,9 @@ export async function jobStatus(job: JobView, version: string, store?: StoredChe
       emittedPosition: Math.max(m?.position ?? 0, committed),
       streamLastSequence: lastSeqs?.[split] ?? null,
       lag: m?.pending ?? null,
+      consumerRestarts: job.metrics.consumerRestarts(split),
+      waiting: m?.waiting ?? null,
+      stalledForMs: stall?.forMs ?? null,
     };
   });
   return {
@@ -50,6 +55,7 @@ export async function jobStatus(job: JobView, version: string, store?: StoredChe
     startedAt: new Date(job.startedAt).toISOString(),
     uptimeSeconds: Math.round((Date.now() - job.startedAt) / 1000),
     nats: { connected: job.natsConnected },
+    stalled: stalled.map((s) => s.split),
     stream: { name: job.config.stream, lastSequence: info?.state.last_seq ?? null, messages: info?.state.messages ?? null },
     config: publicConfig(job.config),
     splits,

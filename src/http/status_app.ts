@@ -54,8 +54,11 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
   app.get("/healthz", (c) => c.json({ status: "ok" }));
 
   app.get("/readyz", (c) => {
-    const ready = job.state === "RUNNING" && job.natsConnected;
-    const body = { ready, state: job.state, natsConnected: job.natsConnected, reason: job.stateReason ?? null };
+    const stalled = job.stalledSplits();
+    const ready = job.state === "RUNNING" && job.natsConnected && stalled.length === 0;
+    const reason = job.stateReason ??
+      (stalled.length > 0 ? `stalled: ${stalled.map((s) => `${s.split} (no progress for ${Math.round(s.forMs / 1000)} s)`).join(", ")}` : null);
+    const body = { ready, state: job.state, natsConnected: job.natsConnected, stalled: stalled.map((s) => s.split), reason };
     return c.json(body, ready ? 200 : 503);
   });
 
@@ -158,5 +161,10 @@ export function metricsText(job: JobView): string {
     splits.map((s) => [{ split: s }, job.committed.positions[s] ?? 0]));
   m.gauge("pvflow_split_delivered_sequence", "Stream sequence of the last event read, per split.",
     splits.map((s) => [{ split: s }, job.metrics.splits[s]?.delivered ?? 0]));
+  const stalled = new Set(job.stalledSplits().map((s) => s.split));
+  m.gauge("pvflow_split_stalled", "1 while a split has events waiting but its position has not moved for several intervals.",
+    splits.map((s) => [{ split: s }, stalled.has(s) ? 1 : 0]));
+  m.counter("pvflow_split_consumer_restarts_total", "Times a split's consumer was recreated in place (gap, reconnect, lost consumer).",
+    splits.map((s) => [{ split: s }, job.metrics.consumerRestarts(s)]));
   return m.toString();
 }

@@ -128,7 +128,7 @@ function sourceMetrics(subtask: number, recordsIn: number, splits: Record<string
   return {
     kind: "metrics", role: "source", subtask, recordsIn, recordsOut: recordsIn - Object.values(dl as Record<string, number>).reduce((a, b) => a + b, 0),
     deadLettered: dl,
-    splits: Object.fromEntries(Object.entries(splits).map(([s, [delivered, position, pending]]) => [s, { delivered, position, pending }])),
+    splits: Object.fromEntries(Object.entries(splits).map(([s, [delivered, position, pending]]) => [s, { delivered, position, pending, consumerRestarts: 0 }])),
   };
 }
 
@@ -180,11 +180,33 @@ describe("status app - health and readiness", () => {
     f.job.stateReason = undefined;
     const ok = await f.get("/readyz");
     expect(ok.status).toBe(200);
-    expect(ok.body).toEqual({ ready: true, state: "RUNNING", natsConnected: true, reason: null });
+    expect(ok.body).toEqual({ ready: true, state: "RUNNING", natsConnected: true, stalled: [], reason: null });
     f.job.natsConnected = false;
     const down = await f.get("/readyz");
     expect(down.status).toBe(503);
     expect(down.body).toMatchObject({ ready: false, state: "RUNNING", natsConnected: false });
+  });
+
+  test("status app - a stalled split makes /readyz 503 with the split named, and shows in /status and /metrics", async () => {
+    const f = await fixture();
+    f.job.natsConnected = true;
+    f.job.state = "RUNNING";
+    const t0 = Date.now() - 60_000; // behind, not moved for a minute
+    f.job.stalls.observe("pv.1", 42, true, t0);
+    f.job.stalls.observe("pv.0", 7, false, t0);
+    const r = await f.get("/readyz");
+    expect(r.status).toBe(503);
+    expect(r.body).toMatchObject({ ready: false, state: "RUNNING", stalled: ["pv.1"] });
+    expect(r.body.reason).toMatch(/^stalled: pv\.1 \(no progress for (59|60|61) s\)$/);
+    const s = (await f.get("/status")).body;
+    expect(s.stalled).toEqual(["pv.1"]);
+    expect(s.splits.find((x: { split: string }) => x.split === "pv.1").stalledForMs).toBeGreaterThanOrEqual(60_000);
+    expect(s.splits.find((x: { split: string }) => x.split === "pv.0").stalledForMs).toBeNull();
+    const metrics = await (await f.app.request("/metrics")).text();
+    expect(metrics).toContain('pvflow_split_stalled{split="pv.1"} 1');
+    expect(metrics).toContain('pvflow_split_stalled{split="pv.0"} 0');
+    f.job.state = "RESTARTING"; // only a RUNNING job can be stalled: other states say why themselves
+    expect((await f.get("/status")).body.stalled).toEqual([]);
   });
 });
 
@@ -205,6 +227,7 @@ describe("status app - /status", () => {
     expect(r.body.uptimeSeconds).toBeGreaterThanOrEqual(0);
     expect(r.body.splits).toEqual(SPLITS.map((split) => ({
       split, committedPosition: 0, deliveredSequence: 0, emittedPosition: 0, streamLastSequence: null, lag: null,
+      consumerRestarts: 0, waiting: null, stalledForMs: null,
     })));
     expect(r.body.config).toMatchObject({ subjects: SPLITS, parallelism: 2, sourceParallelism: 2, httpHost: "127.0.0.1" });
   });
@@ -218,10 +241,10 @@ describe("status app - /status", () => {
     const s = r.body;
     expect(s.state).toBe("RUNNING");
     expect(s.splits).toEqual([
-      { split: "pv.0", committedPosition: 13, deliveredSequence: 17, emittedPosition: 17, streamLastSequence: null, lag: 3 },
-      { split: "pv.1", committedPosition: 14, deliveredSequence: 18, emittedPosition: 18, streamLastSequence: null, lag: 4 },
-      { split: "pv.2", committedPosition: 15, deliveredSequence: 19, emittedPosition: 19, streamLastSequence: null, lag: 0 },
-      { split: "pv.3", committedPosition: 16, deliveredSequence: 20, emittedPosition: 20, streamLastSequence: null, lag: 1 },
+      { split: "pv.0", committedPosition: 13, deliveredSequence: 17, emittedPosition: 17, streamLastSequence: null, lag: 3, consumerRestarts: 0, waiting: null, stalledForMs: null },
+      { split: "pv.1", committedPosition: 14, deliveredSequence: 18, emittedPosition: 18, streamLastSequence: null, lag: 4, consumerRestarts: 0, waiting: null, stalledForMs: null },
+      { split: "pv.2", committedPosition: 15, deliveredSequence: 19, emittedPosition: 19, streamLastSequence: null, lag: 0, consumerRestarts: 0, waiting: null, stalledForMs: null },
+      { split: "pv.3", committedPosition: 16, deliveredSequence: 20, emittedPosition: 20, streamLastSequence: null, lag: 1, consumerRestarts: 0, waiting: null, stalledForMs: null },
     ]);
     expect(s.records).toEqual({
       in: 30, out: 27, counted: 27, deadLettered: 3, deadLetteredByReason: { not_json: 2, key_missing: 1 },

@@ -1,7 +1,7 @@
 /**
  * @module
  * Reads the stream sequence and the pending count of a JetStream message from its reply (ack)
- * subject without allocating: `JsMsg.info` splits the subject into an array and builds an object
+ * subject without allocating (and the consumer sequence, which a reader checks for gaps): `JsMsg.info` splits the subject into an array and builds an object
  * per message, which was a fifth of a source subtask's time. Both ack subject formats are known:
  *
  *     $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>                       (v1)
@@ -12,6 +12,8 @@
 export class AckSubjectParser {
   /** Stream sequence of the last parsed message. */
   seq = 0;
+  /** Consumer (delivery) sequence of the last parsed message: +1 per delivered message. */
+  cseq = 0;
   /** Messages still pending for the consumer after the last parsed message. */
   pending = 0;
   #dots = new Int32Array(16);
@@ -28,9 +30,11 @@ export class AckSubjectParser {
     else return false;
     if (!reply.startsWith("$JS.ACK.")) return false;
     const seq = digits(reply, dots[seqToken - 1] + 1, dots[seqToken]);
+    const cseq = digits(reply, dots[seqToken] + 1, dots[seqToken + 1]);
     const pending = digits(reply, dots[seqToken + 2] + 1, tokens === 12 ? dots[seqToken + 3] : reply.length);
-    if (seq < 0 || pending < 0) return false;
+    if (seq < 0 || cseq < 0 || pending < 0) return false;
     this.seq = seq;
+    this.cseq = cseq;
     this.pending = pending;
     return true;
   }

@@ -15,7 +15,8 @@ test("ack subject - agrees with nats.js parseInfo on v1 and v2 subjects", () => 
   for (const s of cases) {
     expect(p.parse(s)).toBe(true);
     const info = parseInfo(s);
-    expect({ seq: p.seq, pending: p.pending }).toEqual({ seq: info.streamSequence, pending: info.pending });
+    expect({ seq: p.seq, cseq: p.cseq, pending: p.pending })
+      .toEqual({ seq: info.streamSequence, cseq: info.deliverySequence, pending: info.pending });
   }
 });
 

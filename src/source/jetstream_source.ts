@@ -1,22 +1,23 @@
 /**
  * @module
- * A source subtask inside a task worker. Each of its splits (one filter subject) is read by an
- * ephemeral pull consumer with `ack_policy: none`, starting at the split's checkpointed position
- * + 1; each event is parsed once, routed by key group to a count subtask, and batched onto that
- * subtask's channel. On `trigger(n)` — which runs between two events, never inside one — it
+ * A source subtask inside a task worker. Each of its splits (one filter subject) is read by a
+ * {@link SplitReader}: an ephemeral `ack_policy: none` pull consumer from the split's checkpointed
+ * position + 1, with delivery continuity verified and the consumer recreated in place after a gap,
+ * a reconnect or its loss. Each event is parsed once, routed by key group to a count subtask, and
+ * batched onto that subtask's channel. On `trigger(n)` — which runs between two events, never inside one — it
  * records every split's position, flushes, emits barrier n on every channel and acknowledges n
  * with the positions. Correctness never depends on JetStream acks.
  */
-import { headers, nanos } from "@nats-io/nats-core";
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
+import { headers } from "@nats-io/nats-core";
+import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
 import { connectNats, type NatsSettings } from "../nats/connect.ts";
 import { BarrierCell } from "../runtime/barrier_cell.ts";
 import { OutputChannel } from "../runtime/channel.ts";
 import { subtaskOfKey } from "../runtime/key_group.ts";
 import { RecordWriter } from "../runtime/record_writer.ts";
 import type { DeadLetterReason, SplitMetrics, SplitPositions, TaskControl, TaskReport } from "../types.ts";
-import { AckSubjectParser } from "./ack_subject.ts";
 import { parseEvent } from "./event_parser.ts";
+import { SplitReader, SplitReaderFatal, type SplitState } from "./split_reader.ts";
 
 /** The `init` message of a source subtask. */
 export interface SourceTaskInit {
@@ -38,16 +39,14 @@ export interface SourceTaskInit {
   flushIntervalMs: number;
   /** The {@link BarrierCell} buffer the job publishes triggered barriers into. */
   barriers: SharedArrayBuffer;
+  /** The server deletes a consumer not pulled from for this long (a paused process loses it). */
+  consumerInactiveMs: number;
+  /** Idle heartbeat of the pull requests: two missed ones make a split recreate its consumer. */
+  heartbeatMs: number;
 }
 
 /** Events the pull consumer may buffer per split. */
 const PULL_BATCH = 4096;
-
-interface SplitState extends SplitMetrics {
-  subject: string;
-  messages?: ConsumerMessages;
-  consumerName?: string;
-}
 
 /** Connects, starts every split, and returns the control handler. */
 export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) => void): Promise<(c: TaskControl) => void> {
@@ -59,8 +58,9 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   const channels = init.outputs.map((p) => new OutputChannel(p, init.credits));
   const writer = new RecordWriter(channels, init.batchSize);
   const splits: SplitState[] = init.splits.map((s) => ({
-    subject: s.subject, position: s.position, delivered: s.position, pending: 0,
+    subject: s.subject, position: s.position, delivered: s.position, pending: 0, consumerRestarts: 0,
   }));
+  const log = (line: string) => post({ kind: "log", role: "source", subtask, line: `source ${subtask}: ${line}` });
   const deadLettered: Partial<Record<DeadLetterReason, number>> = {};
   let recordsIn = 0;
   let recordsOut = 0;
@@ -68,13 +68,18 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
 
   const reportMetrics = () => {
     const perSplit: Record<string, SplitMetrics> = {};
-    for (const s of splits) perSplit[s.subject] = { delivered: s.delivered, position: s.position, pending: s.pending };
+    for (const s of splits) {
+      perSplit[s.subject] = {
+        delivered: s.delivered, position: s.position, pending: s.pending, consumerRestarts: s.consumerRestarts, waiting: s.waiting,
+      };
+    }
     post({ kind: "metrics", role: "source", subtask, recordsIn, recordsOut, deadLettered: { ...deadLettered }, splits: perSplit });
   };
 
   const fail = (err: unknown) => {
     if (stopped) return;
-    post({ kind: "failed", role: "source", subtask, error: `source ${subtask}: ${(err as Error).message ?? err}` });
+    const fatal = err instanceof SplitReaderFatal || undefined;
+    post({ kind: "failed", role: "source", subtask, error: `source ${subtask}: ${(err as Error).message ?? err}`, fatal });
   };
 
   // Dead letters go through JetStream when a stream captures the subject: stored, acknowledged,
@@ -127,47 +132,43 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     if (barrier.final) stop().catch(fail);
   };
 
-  const read = async (split: SplitState) => {
-    // Short: the name is in every message's reply subject, which the client parses byte by byte.
-    const name = `pvf${subtask}_${crypto.randomUUID().slice(0, 6)}`;
-    await jsm.consumers.add(stream, {
-      name,
-      filter_subject: split.subject,
-      ack_policy: AckPolicy.None,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: split.position + 1,
-      inactive_threshold: nanos(30_000),
-      mem_storage: true,
-    });
-    split.consumerName = name;
-    const consumer = await js.consumers.get(stream, name);
-    const messages = await consumer.consume({ max_messages: PULL_BATCH, abort_on_missing_resource: true });
-    split.messages = messages;
-    const ack = new AckSubjectParser();
-    for await (const m of messages) {
-      if (cell.latestId() !== lastBarrierId) takeBarrier(); // between two events, see BarrierCell
-      if (stopped) break;
-      // The raw reply subject is cheaper to read than `m.info`; fall back for unknown formats.
-      const known = ack.parse((m as unknown as { msg: { reply: string } }).msg.reply);
-      const seq = known ? ack.seq : m.info.streamSequence;
-      recordsIn++;
-      split.delivered = seq;
-      split.pending = known ? ack.pending : m.info.pending;
-      if (seq <= split.position) continue; // never emit an event twice, whatever the server sends
-      const r = parseEvent(m.data, keyField, maxEventBytes);
-      if (r.key !== undefined) {
-        writer.emit(subtaskOfKey(r.key, maxParallelism, parallelism), r.key);
-        recordsOut++;
-      } else {
-        deadLetter(split, m, r.reason);
-      }
-      split.position = seq;
-      if (writer.backpressured) await writer.whenWritable();
+  // One event of a split, in stream order (the reader has checked that none is missing before it).
+  const onEvent = (split: SplitState, m: JsMsg, seq: number, pending: number): Promise<void> | undefined => {
+    if (cell.latestId() !== lastBarrierId) takeBarrier(); // between two events, see BarrierCell
+    if (stopped) return;
+    recordsIn++;
+    split.delivered = seq;
+    split.pending = pending;
+    if (seq <= split.position) return; // never emit an event twice, whatever the server sends
+    const r = parseEvent(m.data, keyField, maxEventBytes);
+    if (r.key !== undefined) {
+      writer.emit(subtaskOfKey(r.key, maxParallelism, parallelism), r.key);
+      recordsOut++;
+    } else {
+      deadLetter(split, m, r.reason);
     }
-    if (!stopped) throw new Error(`split ${split.subject}: consumer ended unexpectedly (stream or consumer deleted?)`);
+    split.position = seq;
+    if (writer.backpressured) return writer.whenWritable();
   };
+  const readers = splits.map((split) => new SplitReader(split, {
+    jsm, js, stream, log,
+    namePrefix: `pvf${subtask}`,
+    pullBatch: PULL_BATCH,
+    inactiveThresholdMs: init.consumerInactiveMs,
+    heartbeatMs: init.heartbeatMs,
+  }));
+  // A reconnect may have lost messages in flight after the last one read: a consumer that thinks
+  // it delivered them would never send them again, so every split resumes from its position.
+  (async () => {
+    for await (const s of nc.status()) if (s.type === "reconnect") for (const r of readers) r.restart("reconnected to NATS");
+  })().catch(() => {});
 
-  for (const s of splits) read(s).catch(fail);
+  for (const r of readers) {
+    r.run((m, seq, pending) => onEvent(r.split, m, seq, pending)).then(
+      () => { if (!stopped) fail(new Error(`split ${r.split.subject}: reading ended unexpectedly`)); },
+      fail,
+    );
+  }
   const flushTimer = setInterval(() => writer.flushWritable(), init.flushIntervalMs);
   const metricsTimer = setInterval(reportMetrics, init.metricsIntervalMs);
   post({ kind: "ready", role: "source", subtask });
@@ -178,10 +179,7 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     clearInterval(metricsTimer);
     writer.broadcastEnd();
     reportMetrics();
-    for (const s of splits) {
-      await s.messages?.close().catch(() => {});
-      if (s.consumerName) await jsm.consumers.delete(stream, s.consumerName).catch(() => {});
-    }
+    await Promise.all(readers.map((r) => r.stop()));
     await nc.close();
     post({ kind: "stopped", role: "source", subtask });
   };
