@@ -48,7 +48,7 @@ log(`pvflow ${VERSION}: checkpoint store ${redactUrl(config.dbUrl)}, ${config.ch
 // Worker URLs are resolved here, in the root module, so they also point into a binary's bundle.
 const workerUrl = new URL("./src/runtime/task_worker.ts", import.meta.url);
 const committer = new CommitWorker(new URL("./src/checkpoint/commit_worker_entry.ts", import.meta.url), {
-  url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream,
+  url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream, epoch: store.epoch, // commits under our claim
 });
 const job = new Job(config, store, { log, workerUrl, committer });
 const app = createStatusApp({ job, store, version: VERSION, adminToken: config.adminToken, dashboardHtml: DASHBOARD_HTML });
