@@ -22,8 +22,8 @@ const WARM_UP = 300;
 const MEASURED = 1000;
 /**
  * Allowed RSS growth between the samples. Before the fix the bookkeeping kept every failed
- * checkpoint's changed keys (~250 fresh key strings per 50 ms checkpoint here: tens of MB per
- * thousand failed checkpoints); after it, memory only moves with the garbage collector's rhythm.
+ * checkpoint's changed keys (~250 fresh key strings per 50 ms checkpoint here): measured +34.5 MB
+ * over the thousand; after it, +5 MB (the garbage collector's rhythm). 12 MB sits between.
  */
 const MAX_GROWTH_MB = 12;
 
