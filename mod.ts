@@ -1,7 +1,8 @@
 /**
  * @module
  * The pvflow binary: environment → config → checkpoint store → job → status server. SIGTERM or
- * SIGINT stop gracefully (final checkpoint); a second signal exits at once.
+ * SIGINT stop gracefully (final checkpoint) within PVFLOW_SHUTDOWN_TIMEOUT_MS, else exit 1; a
+ * second signal exits at once.
  */
 import { CommitWorker } from "./src/checkpoint/commit_worker.ts";
 import { CheckpointStore } from "./src/checkpoint/store.ts";
@@ -48,7 +49,7 @@ log(`pvflow ${VERSION}: checkpoint store ${redactUrl(config.dbUrl)}, ${config.ch
 // Worker URLs are resolved here, in the root module, so they also point into a binary's bundle.
 const workerUrl = new URL("./src/runtime/task_worker.ts", import.meta.url);
 const committer = new CommitWorker(new URL("./src/checkpoint/commit_worker_entry.ts", import.meta.url), {
-  url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream,
+  url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream, epoch: store.epoch, // commits under our claim
 });
 const job = new Job(config, store, { log, workerUrl, committer });
 const app = createStatusApp({ job, store, version: VERSION, adminToken: config.adminToken, dashboardHtml: DASHBOARD_HTML });
@@ -68,13 +69,18 @@ const onSignal = (sig: string) => {
     process.exit(130);
   }
   log(`${sig}: stopping (final checkpoint; send again to exit at once)`);
+  // PVFLOW_SHUTDOWN_TIMEOUT_MS bounds the whole stop, whatever hangs (a commit, a teardown, NATS).
+  setTimeout(() => {
+    log(`stop did not finish within PVFLOW_SHUTDOWN_TIMEOUT_MS (${config.shutdownTimeoutMs} ms): exiting now`);
+    process.exit(1);
+  }, config.shutdownTimeoutMs);
   job.stop();
 };
 process.on("SIGTERM", () => onSignal("SIGTERM"));
 process.on("SIGINT", () => onSignal("SIGINT"));
 
 await job.run();
-if (job.state === "FAILED") {
+if (job.state === "FAILED" && signals === 0) {
   // Stay up so that /status and /readyz say why; a signal ends the process with code 1.
   log("job FAILED; the status server stays up until SIGTERM/SIGINT");
   await new Promise<void>((resolve) => {

@@ -12,7 +12,7 @@ import type { StreamInfo } from "@nats-io/jetstream";
 import type { Config } from "./config.ts";
 import { CheckpointCoordinator, type CheckpointRecord } from "./checkpoint/coordinator.ts";
 import type { Committer } from "./checkpoint/commit_worker.ts";
-import type { CheckpointStore, RestoredCheckpoint } from "./checkpoint/store.ts";
+import { isFenced, type CheckpointStore, type RestoredCheckpoint } from "./checkpoint/store.ts";
 import { connectNats } from "./nats/connect.ts";
 import type { CountTaskInit } from "./operators/count_task.ts";
 import { BarrierCell } from "./runtime/barrier_cell.ts";
@@ -22,6 +22,7 @@ import type { SplitPositions, TaskControl, TaskMetrics, TaskReport } from "./typ
 import { JobMetrics } from "./job_metrics.ts";
 import { checkPositions, FatalJobError, StreamAdmin } from "./job_streams.ts";
 import { StallWatch, type StalledSplit } from "./stall_watch.ts";
+import { RestartPolicy } from "./job_restart.ts";
 
 /** Job states, as Flink's `JobStatus` where they overlap. */
 export type JobState = "CREATED" | "RESTORING" | "RUNNING" | "RESTARTING" | "STOPPING" | "STOPPED" | "FAILED";
@@ -53,8 +54,8 @@ interface Attempt {
   coordinator: CheckpointCoordinator;
   /** Rejects on the first subtask failure. */
   failed: Promise<never>;
-  /** `fatal`: a restart cannot fix it (the job goes FAILED). */
-  fail(reason: string, fatal?: boolean): void;
+  /** A reason string restarts the job; a {@link FatalJobError} makes it FAILED. */
+  fail(reason: string | Error): void;
   stopped: Set<string>;
 }
 
@@ -136,7 +137,11 @@ export class Job {
 
   /** Runs attempts until stopped or failed. Never throws. */
   async run(): Promise<void> {
-    let consecutiveFailures = 0;
+    const policy = new RestartPolicy({
+      attempts: this.config.restartAttempts,
+      backoffMs: this.config.restartBackoffMs,
+      backoffMaxMs: this.config.restartBackoffMaxMs,
+    });
     while (!this.#stopRequested) {
       try {
         await this.#runAttempt();
@@ -144,24 +149,23 @@ export class Job {
       } catch (err) {
         const reason = (err as Error).message;
         await this.#teardown();
-        if (this.#stopRequested) break;
         if (err instanceof FatalJobError) {
-          this.#setState("FAILED", reason);
+          this.#setState("FAILED", reason); // even while stopping: the process must not look fine
           break;
         }
-        if (this.#attemptCompletedCheckpoint) consecutiveFailures = 0;
-        consecutiveFailures++;
-        if (consecutiveFailures > this.config.restartAttempts) {
+        if (this.#stopRequested) break;
+        // NATS down when the attempt failed (the teardown gave the client time to notice): an
+        // outage, waited out like the one at startup, not a failed attempt.
+        const natsDown = !this.natsConnected;
+        const d = policy.onFailure({ completedCheckpoint: this.#attemptCompletedCheckpoint, dependencyDown: natsDown });
+        if (d.giveUp) {
           this.#setState("FAILED", `${reason} (gave up after ${this.config.restartAttempts} restarts without a completed checkpoint)`);
           break;
         }
         this.restarts++;
-        const delay = Math.min(
-          this.config.restartBackoffMaxMs,
-          this.config.restartBackoffMs * 2 ** (consecutiveFailures - 1),
-        );
-        this.#setState("RESTARTING", `${reason}; restart ${this.restarts} in ${delay} ms`);
-        await this.#sleep(delay);
+        const why = natsDown ? `${reason} (NATS disconnected: not counted as a failed attempt)` : reason;
+        this.#setState("RESTARTING", `${why}; restart ${this.restarts} in ${d.delayMs} ms`);
+        await this.#sleep(d.delayMs);
       }
     }
     await this.#teardown();
@@ -170,22 +174,46 @@ export class Job {
     this.#done.resolve();
   }
 
-  /** Graceful stop: a final checkpoint, then teardown. Resolves when the job has ended. */
+  /**
+   * Graceful stop: a final checkpoint, then teardown. Resolves when the job has ended. A checkpoint
+   * in flight is not the final one (its sources go on reading), so it is let end first. The final
+   * checkpoint gets `PVFLOW_SHUTDOWN_TIMEOUT_MS` less a reserve for the teardown; the binary
+   * exits at that timeout whatever happens (mod.ts).
+   */
   async stop(): Promise<void> {
     if (this.#stopRequested) return this.done;
     this.#stopRequested = true;
     const attempt = this.#attempt;
     if (this.state === "RUNNING" && attempt) {
       this.#setState("STOPPING");
-      const final = attempt.coordinator.trigger({ final: true });
-      const timeout = new Promise<undefined>((r) => setTimeout(r, this.config.shutdownTimeoutMs));
-      const rec = await Promise.race([final.done, timeout, attempt.failed.catch(() => undefined)]);
+      const budget = this.config.shutdownTimeoutMs - Math.min(1000, this.config.shutdownTimeoutMs / 5);
+      const deadline = Date.now() + budget;
+      const timeout = Promise.withResolvers<undefined>();
+      const timer = setTimeout(() => timeout.resolve(undefined), budget);
+      const failed = attempt.failed.catch(() => undefined);
+      let final: { id: number; done: Promise<CheckpointRecord> } | undefined;
+      for (;;) {
+        const inFlight = attempt.coordinator.inProgress;
+        const t = attempt.coordinator.trigger({ final: true }); // returns the one in flight, if any
+        if (!inFlight || inFlight.final) {
+          final = t;
+          break;
+        }
+        this.#log(`stopping: checkpoint ${t.id} is in flight; the final checkpoint follows it`);
+        if (!(await Promise.race([t.done, timeout.promise, failed]))) break;
+      }
+      const rec = final && (await Promise.race([final.done, timeout.promise, failed]));
+      clearTimeout(timer);
       if (rec?.status === "COMPLETED") {
+        this.#log(`final checkpoint ${rec.id} completed`);
         // Let the sources delete their consumers and close their connections.
         const sources = this.config.sourceParallelism;
-        await until(() => [...attempt.stopped].filter((s) => s.startsWith("source:")).length === sources, 2000);
+        const wait = Math.max(0, Math.min(2000, deadline - Date.now()));
+        await until(() => [...attempt.stopped].filter((s) => s.startsWith("source:")).length === sources, wait);
       } else {
-        this.#log(`final checkpoint ${final.id} did not complete (${rec?.failureReason ?? "timeout"}); the next start replays from checkpoint ${this.committed.checkpointId}`);
+        const what = final ? `final checkpoint ${final.id} did not complete (${rec?.failureReason ?? "timeout"})`
+          : "no final checkpoint (the checkpoint in flight did not end in time, or the attempt failed)";
+        this.#log(`${what}; the next start replays from checkpoint ${this.committed.checkpointId}`);
       }
       attempt.fail("stopping");
     }
@@ -217,7 +245,8 @@ export class Job {
     const nc = await this.#connect();
     if (this.#stopRequested) return;
     const info = await this.#streams.ensureStreams(nc);
-    const restored = await this.#store.loadLatest();
+    const restored = await this.#loadLatest();
+    if (this.#stopRequested) return;
     this.committed = { checkpointId: restored.checkpointId, positions: restored.positions };
     this.#nextCheckpointId = Math.max(this.#nextCheckpointId, restored.checkpointId + 1);
     checkPositions(this.config, restored, info);
@@ -238,9 +267,43 @@ export class Job {
     });
   }
 
+  /**
+   * The latest completed checkpoint; waits (RESTORING, "waiting for libSQL: ...") while the store
+   * cannot be read — an outage is waited out, never counted as a failed attempt.
+   */
+  async #loadLatest(): Promise<RestoredCheckpoint> {
+    let delay = 250;
+    for (;;) {
+      try {
+        const restored = await this.#store.loadLatest();
+        this.stateReason = undefined;
+        return restored;
+      } catch (err) {
+        if (this.#stopRequested) throw new Error("stopped while waiting for libSQL");
+        this.stateReason = `waiting for libSQL: ${(err as Error).message}`;
+        this.#log(`${this.stateReason}; retrying in ${delay} ms`);
+        await this.#sleep(delay);
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
   /** The management connection; waits (RESTORING, with the reason) while NATS is unreachable. */
   async #connect(): Promise<NatsConnection> {
-    if (this.#nc && !this.#nc.isClosed()) return this.#nc;
+    // A connection that lost its server reconnects by itself: wait for it rather than fail the
+    // attempt on it (and count a failure) — the same wait as for a server unreachable at start.
+    let logged = false;
+    while (this.#nc && !this.#nc.isClosed() && !this.natsConnected) {
+      this.stateReason = "waiting for NATS: connection lost, reconnecting";
+      if (!logged) this.#log(this.stateReason);
+      logged = true;
+      await this.#sleep(250);
+      if (this.#stopRequested) throw new Error("stopped while waiting for NATS");
+    }
+    if (this.#nc && !this.#nc.isClosed()) {
+      this.stateReason = undefined;
+      return this.#nc;
+    }
     let delay = 250;
     for (;;) {
       try {
@@ -279,10 +342,10 @@ export class Job {
       tasks,
       stopped,
       failed: failed.promise,
-      fail: (reason, fatal) => {
+      fail: (reason) => {
         if (failedOnce) return;
         failedOnce = true;
-        failed.reject(fatal ? new FatalJobError(reason) : new Error(reason));
+        failed.reject(typeof reason === "string" ? new Error(reason) : reason);
       },
       coordinator: new CheckpointCoordinator({
         intervalMs: c.checkpointIntervalMs,
@@ -297,7 +360,11 @@ export class Job {
           for (const t of tasks) if (t.role === "source") post(t, { kind: "trigger", barrier });
         },
         commit: async (data) => {
-          const r = await this.#committer.commit(data, streamCreated, staging ? staging.length : 0);
+          const r = await this.#committer.commit(data, streamCreated, staging ? staging.length : 0).catch((err: Error) => {
+            // Another process claimed the database: never commit again (it would overwrite newer state).
+            if (isFenced(err.message)) attempt.fail(new FatalJobError(err.message));
+            throw err;
+          });
           this.committed = {
             checkpointId: data.record.id,
             positions: { ...this.committed.positions, ...data.positions },
@@ -325,7 +392,11 @@ export class Job {
         case "declined": attempt.coordinator.decline(r.checkpointId, `${r.role} ${r.subtask}: ${r.reason}`); break;
         case "metrics": this.metrics.update(r as TaskMetrics); break;
         case "stopped": stopped.add(`${t.role}:${t.subtask}`); break;
-        case "failed": attempt.fail(`${t.role} subtask ${t.subtask} failed: ${r.error}`, r.fatal); break;
+        case "failed": {
+          const reason = `${t.role} subtask ${t.subtask} failed: ${r.error}`;
+          attempt.fail(r.fatal ? new FatalJobError(reason) : reason);
+          break;
+        }
         case "log": this.#log(r.line); break;
         case "ready": t.ready = true; this.#readyChanged?.(); break;
       }

@@ -41,7 +41,9 @@ test("faults - a worker failing on every attempt makes the job FAILED after the 
   const ready = await pv.json("/readyz");
   expect(ready.status).toBe(503);
   expect(ready.body.state).toBe("FAILED");
-  expect((await fetch(pv.url + "/healthz")).status).toBe(200);
+  const health = await pv.json("/healthz"); // a FAILED job is not healthy
+  expect(health.status).toBe(503);
+  expect(health.body).toMatchObject({ status: "failed", state: "FAILED", reason: status.stateReason });
   expect(await pv.kill("SIGTERM")).toBe(1);
   await nc.close();
 }, 60_000);

@@ -6,15 +6,19 @@
  * commit starts a new Worker.
  */
 import type { CheckpointData } from "./coordinator.ts";
+import type { StoreOptions } from "./store.ts";
 
 /** Main → commit thread. */
 export type CommitRequest =
-  | { kind: "open"; id: number; options: { url: string; authToken?: string; stream: string } }
+  | { kind: "open"; id: number; options: StoreOptions }
   | { kind: "attach"; id: number; ports: MessagePort[] }
-  | { kind: "commit"; id: number; data: CheckpointData; streamCreated?: string; staged: number };
+  | { kind: "commit"; id: number; data: CheckpointData; streamCreated?: string; staged: number }
+  | { kind: "stats"; id: number };
 
 /** Commit thread → main. */
-export type CommitResponse = { id: number; ok: true; bytes?: number } | { id: number; ok: false; error: string };
+export type CommitResponse =
+  | { id: number; ok: true; bytes?: number; staged?: number }
+  | { id: number; ok: false; error: string };
 
 /** Something that commits checkpoints (the store itself, or this Worker proxy). */
 export interface Committer {
@@ -33,14 +37,17 @@ export interface Committer {
 /** Commits checkpoints on a dedicated Worker; see the module doc. */
 export class CommitWorker implements Committer {
   #url: URL;
-  #options: { url: string; authToken?: string; stream: string };
+  #options: StoreOptions;
   #worker: Worker | undefined;
   #opened: Promise<unknown> | undefined;
   #nextId = 1;
   #pending = new Map<number, PromiseWithResolvers<CommitResponse>>();
 
-  /** `workerUrl` must point at `commit_worker_entry.ts` (resolved from the root module in a binary). */
-  constructor(workerUrl: URL, options: { url: string; authToken?: string; stream: string }) {
+  /**
+   * `workerUrl` must point at `commit_worker_entry.ts` (resolved from the root module in a binary);
+   * `options.epoch`: the main thread's claim, which the thread's commits carry.
+   */
+  constructor(workerUrl: URL, options: StoreOptions) {
     this.#url = workerUrl;
     this.#options = options;
   }
@@ -79,9 +86,12 @@ export class CommitWorker implements Committer {
       this.#pending.delete(e.data.id);
       p?.resolve(e.data);
     };
+    // Every way the thread can end reaches here once: pending commits fail, and staged snapshots
+    // (which went to this thread only) are reported lost so that the job restarts and re-attaches.
     const died = (why: string) => {
       if (this.#worker !== worker) return;
       this.#worker = undefined;
+      worker.terminate();
       for (const p of this.#pending.values()) p.resolve({ id: 0, ok: false, error: `commit thread ${why}` });
       this.#pending.clear();
       if (this.#attached) {
@@ -91,12 +101,21 @@ export class CommitWorker implements Committer {
     };
     worker.addEventListener("error", (e) => died(`crashed: ${(e as ErrorEvent).message}`));
     worker.addEventListener("close", () => died("exited"));
-    this.#opened = this.#request({ kind: "open", id: this.#nextId++, options: this.#options }).then((r) => {
+    const opened = this.#request({ kind: "open", id: this.#nextId++, options: this.#options }).then((r) => {
       if (!r.ok) {
-        this.close();
-        throw new Error(r.error);
+        died(`cannot open its database: ${r.error}`);
+        throw new Error(`commit thread cannot open its database: ${r.error}`);
       }
     });
+    opened.catch(() => {}); // awaited by commit(); without a commit the failure is reported by died()
+    this.#opened = opened;
+  }
+
+  /** Test hook: how many staged snapshots the thread holds. */
+  async stagedSnapshots(): Promise<number> {
+    this.#start();
+    const r = await this.#request({ kind: "stats", id: this.#nextId++ });
+    return r.ok ? r.staged ?? 0 : -1;
   }
 
   #request(req: CommitRequest): Promise<CommitResponse> {

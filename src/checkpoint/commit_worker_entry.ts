@@ -20,9 +20,22 @@ let store: Promise<CheckpointStore> | undefined;
 let inputs: MessagePort[] = [];
 /** Staged snapshots by checkpoint id, then by count subtask. */
 const staged = new Map<number, Map<number, StagedSnapshot>>();
+/** The newest checkpoint id staged since `attach`. */
+let newest = 0;
 let arrived: (() => void) | undefined;
 
+/**
+ * Keeps the snapshot; only the newest checkpoint's are ever kept. A snapshot of n is taken after
+ * checkpoint n-1 and every older one ended (one checkpoint at a time), so older staged ones can
+ * never be committed: without this, every checkpoint that fails before its commit (a timeout, a
+ * decline) would leave its snapshots here for good.
+ */
 function stage(s: StagedSnapshot): void {
+  if (s.checkpointId < newest) return; // a straggler of an ended checkpoint
+  if (s.checkpointId > newest) {
+    newest = s.checkpointId;
+    for (const id of staged.keys()) if (id < newest) staged.delete(id);
+  }
   let byTask = staged.get(s.checkpointId);
   if (!byTask) staged.set(s.checkpointId, (byTask = new Map()));
   byTask.set(s.subtask, s);
@@ -57,9 +70,14 @@ self.onmessage = async (e: MessageEvent<CommitRequest>) => {
     } else if (req.kind === "attach") {
       for (const p of inputs) p.close();
       staged.clear();
+      newest = 0;
       inputs = req.ports;
       for (const p of inputs) p.onmessage = (m: MessageEvent<StagedSnapshot>) => stage(m.data);
       reply({ id: req.id, ok: true });
+    } else if (req.kind === "stats") {
+      let n = 0;
+      for (const byTask of staged.values()) n += byTask.size;
+      reply({ id: req.id, ok: true, staged: n });
     } else {
       if (!store) throw new Error("commit before open");
       const data = req.data;

@@ -18,8 +18,8 @@ const data = (id: number, positions: Record<string, number>): CheckpointData => 
 
 async function opened(name: string) {
   const url = `file:${join(dir, name)}`;
-  const writer = new CommitWorker(ENTRY, { url, stream: "PV" });
-  const reader = await CheckpointStore.open({ url, stream: "PV" });
+  const reader = await CheckpointStore.open({ url, stream: "PV" }); // claims the database
+  const writer = new CommitWorker(ENTRY, { url, stream: "PV", epoch: reader.epoch });
   return { writer, reader };
 }
 
@@ -60,4 +60,38 @@ test("commit worker - closing the thread on purpose does not report staged state
   writer.close();
   reader.close();
   expect(await Promise.race([lost, Bun.sleep(200).then(() => "not lost")])).toBe("not lost");
+});
+
+test("commit worker - snapshots of checkpoints that never reach a commit are not kept", async () => {
+  const { writer, reader } = await opened("bounded.db");
+  const channels = [new MessageChannel(), new MessageChannel()];
+  writer.attach(channels.map((c) => c.port2));
+  // 500 checkpoints that failed before their commit (timeouts, declines), 200 keys each
+  const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
+  const counts = keys.map(() => 1);
+  for (let id = 1; id <= 500; id++) {
+    for (const [subtask, c] of channels.entries()) c.port1.postMessage({ checkpointId: id, subtask, keys, counts } satisfies StagedSnapshot);
+  }
+  const deadline = Date.now() + 5000;
+  while ((await writer.stagedSnapshots()) < 2 && Date.now() < deadline) await Bun.sleep(20);
+  await Bun.sleep(100); // let every message arrive
+  expect(await writer.stagedSnapshots()).toBe(2); // checkpoint 500's two, nothing older
+  // a straggler of an ended checkpoint is not kept either, and the newest one commits
+  channels[0].port1.postMessage({ checkpointId: 3, subtask: 0, keys: ["stale"], counts: [1] } satisfies StagedSnapshot);
+  await writer.commit(data(500, { "pv.0": 1 }), undefined, 2);
+  expect((await reader.loadLatest()).counts.keys.sort()).toEqual([...keys].sort());
+  expect(await writer.stagedSnapshots()).toBe(0);
+  writer.close();
+  reader.close();
+});
+
+test("commit worker - a thread that cannot open its database is reported lost, and its commits fail with the reason", async () => {
+  const url = `file:${join(dir, "no-such-dir", "x.db")}`;
+  const writer = new CommitWorker(ENTRY, { url, stream: "PV", epoch: 1 });
+  const lost = new Promise<string>((resolve) => (writer.onLost = resolve));
+  writer.attach([new MessageChannel().port2]);
+  const why = await Promise.race([lost, Bun.sleep(5000).then(() => "not reported")]);
+  expect(why).toMatch(/^commit thread cannot open its database: cannot open the checkpoint store file:.*no-such-dir/);
+  await expect(writer.commit(data(1, {}), undefined, 0)).rejects.toThrow(/commit thread cannot open its database/);
+  writer.close();
 });

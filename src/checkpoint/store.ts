@@ -3,41 +3,19 @@
  * The checkpoint store in libSQL: an embedded file (`file:`) or a libSQL server (`http(s)://`,
  * `libsql://`). One transaction per completed checkpoint writes the checkpoint row, every split's
  * position and the absolute counts of the changed keys, so the `counts` table — the job's sink —
- * always equals the state of the latest completed checkpoint.
+ * always equals the state of the latest completed checkpoint. Opening claims the database (a new
+ * owner epoch, see `schema.ts`); every commit carries that epoch and is refused whole once another
+ * process has claimed the database since.
  */
+import { hostname } from "node:os";
 import { createClient, type Client, type InStatement } from "@libsql/client";
 import { redactUrl } from "../config.ts";
+import { applySchema, CLAIM, FENCED_MESSAGE, OWNER } from "./schema.ts";
 import type { KeyCounts, SplitPositions } from "../types.ts";
 import type { CheckpointData } from "./coordinator.ts";
 
 /** The id of the latest completed checkpoint (0: none). */
 const LATEST_ID = "SELECT coalesce(max(id), 0) FROM checkpoints";
-
-const SCHEMA = [
-  `CREATE TABLE IF NOT EXISTS checkpoints (
-     id INTEGER PRIMARY KEY,
-     trigger_time INTEGER NOT NULL,
-     completed_time INTEGER NOT NULL,
-     duration_ms REAL NOT NULL,
-     alignment_ms REAL NOT NULL,
-     rows INTEGER NOT NULL,
-     bytes INTEGER NOT NULL
-   )`,
-  `CREATE TABLE IF NOT EXISTS positions (
-     stream TEXT NOT NULL,
-     subject TEXT NOT NULL,
-     seq INTEGER NOT NULL,
-     checkpoint_id INTEGER NOT NULL,
-     stream_created TEXT,
-     PRIMARY KEY (stream, subject)
-   )`,
-  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS counts (
-     key TEXT PRIMARY KEY,
-     count INTEGER NOT NULL,
-     checkpoint_id INTEGER NOT NULL
-   ) WITHOUT ROWID`,
-];
 
 /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -66,40 +44,78 @@ export interface StoredCheckpoint {
   bytes: number;
 }
 
+/** How to open a store. */
+export interface StoreOptions {
+  url: string;
+  authToken?: string;
+  stream: string;
+  /**
+   * Commit under this epoch, claimed by another store of this process (the commit thread joins
+   * the main thread's claim). @default claim the database: a new epoch
+   */
+  epoch?: number;
+}
+
+/** Whether an error message is a fenced commit's (another process owns the database). */
+export function isFenced(message: string): boolean {
+  return message.includes(FENCED_MESSAGE);
+}
+
 /** Reads and writes checkpoints. */
 export class CheckpointStore {
   readonly client: Client;
   readonly #stream: string;
+  readonly #url: string;
+  /** The owner epoch this store commits under. */
+  readonly epoch: number;
 
-  private constructor(client: Client, stream: string) {
+  private constructor(client: Client, stream: string, url: string, epoch: number) {
     this.client = client;
     this.#stream = stream;
+    this.#url = url;
+    this.epoch = epoch;
   }
 
-  /** Opens the database and creates the schema on first start. */
-  static async open(options: { url: string; authToken?: string; stream: string }): Promise<CheckpointStore> {
-    // `timeout` (busy timeout, file: only) applies to every pooled connection; a PRAGMA would reach one.
-    const client = createClient({ url: options.url, authToken: options.authToken, timeout: BUSY_TIMEOUT_MS });
+  /** Opens the database, creates or upgrades the schema, and claims it (unless `epoch` is given). */
+  static async open(options: StoreOptions): Promise<CheckpointStore> {
+    const fail = (err: unknown) =>
+      new Error(`cannot open the checkpoint store ${redactUrl(options.url)}: ${(err as Error).message}`);
+    let client: Client;
+    try {
+      // `timeout` (busy timeout, file: only) applies to every pooled connection; a PRAGMA would reach one.
+      client = createClient({ url: options.url, authToken: options.authToken, timeout: BUSY_TIMEOUT_MS });
+    } catch (err) {
+      throw fail(err); // a file in a missing directory fails here
+    }
+    let epoch = options.epoch;
     try {
       if (options.url.startsWith("file:")) {
         // WAL + NORMAL: a COMMIT survives a crash of the process (kill -9), not of the machine.
         await client.execute("PRAGMA journal_mode = WAL");
         await client.execute("PRAGMA synchronous = NORMAL");
       }
+      await applySchema(client);
       // A real write at startup: a read-only or full database stops startup with one clear line
-      // instead of failing every checkpoint later.
-      await client.batch([
-        ...SCHEMA,
-        {
-          sql: "INSERT INTO meta (key, value) VALUES ('opened_at', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-          args: [new Date().toISOString()],
-        },
-      ], "write");
+      // instead of failing every checkpoint later. The claim is in the same transaction.
+      const stmts: InStatement[] = [{
+        sql: "INSERT INTO meta (key, value) VALUES ('opened_at', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        args: [new Date().toISOString()],
+      }];
+      if (epoch === undefined) stmts.push({ sql: CLAIM, args: [process.pid, hostname(), new Date().toISOString()] });
+      const rs = await client.batch(stmts, "write");
+      epoch ??= Number(rs[1].rows[0][0]);
     } catch (err) {
       client.close();
-      throw new Error(`cannot open the checkpoint store ${redactUrl(options.url)}: ${(err as Error).message}`);
+      throw fail(err);
     }
-    return new CheckpointStore(client, options.stream);
+    return new CheckpointStore(client, options.stream, options.url, epoch);
+  }
+
+  /** The process that owns the database now (the last to claim it). */
+  async owner(): Promise<{ epoch: number; pid: number; host: string; startedAt: string } | undefined> {
+    const rs = await this.client.execute(OWNER);
+    const r = rs.rows[0];
+    return r && { epoch: Number(r[0]), pid: Number(r[1]), host: String(r[2]), startedAt: String(r[3]) };
   }
 
   /** The latest completed checkpoint: its id, this stream's positions, and all counts. */
@@ -160,11 +176,13 @@ export class CheckpointStore {
         args,
       });
     }
-    stmts.push({
-      sql: `INSERT INTO checkpoints (id, trigger_time, completed_time, duration_ms, alignment_ms, rows, bytes)
-            VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    // The checkpoint row FIRST: its insert is where the fence trigger checks the epoch, so a fenced
+    // commit fails before the server does any other work (and the whole transaction aborts).
+    stmts.unshift({
+      sql: `INSERT INTO checkpoints (id, trigger_time, completed_time, duration_ms, alignment_ms, rows, bytes, epoch)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       // End to end as of the commit: the commit itself ends within a few ms of this.
-      args: [id, record.triggerTime, now, now - record.triggerTime, record.alignmentMs ?? 0, keys.length, bytes],
+      args: [id, record.triggerTime, now, now - record.triggerTime, record.alignmentMs ?? 0, keys.length, bytes, this.epoch],
     });
     try {
       await this.client.batch(stmts, "write");
@@ -172,9 +190,17 @@ export class CheckpointStore {
       // libsql 0.5 leaves a statement that failed with SQLITE_BUSY in progress, and every later COMMIT
       // on that connection then fails (tursodatabase/libsql-client-ts#352): replace the connections.
       if (this.client.protocol === "file") await this.client.reconnect();
+      if (isFenced((err as Error).message)) throw new Error(await this.#fencedReason());
       throw err;
     }
     return { bytes };
+  }
+
+  /** Why a commit was fenced, naming the process that owns the database now. */
+  async #fencedReason(): Promise<string> {
+    const o = await this.owner().catch(() => undefined);
+    const who = o ? `pid ${o.pid} on ${o.host}, started ${o.startedAt}, epoch ${o.epoch}` : "owner unknown";
+    return `${FENCED_MESSAGE} ${redactUrl(this.#url)} (${who}); this process holds epoch ${this.epoch} and stops committing`;
   }
 
   /** The id of the latest completed checkpoint (0: none). */

@@ -29,8 +29,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function open(stream = "PV", at = url): Promise<CheckpointStore> {
-  const s = await CheckpointStore.open({ url: at, stream });
+async function open(stream = "PV", at = url, epoch?: number): Promise<CheckpointStore> {
+  const s = await CheckpointStore.open({ url: at, stream, epoch });
   stores.push(s);
   return s;
 }
@@ -60,20 +60,20 @@ describe("checkpoint store - file", () => {
   test("checkpoint store - schema is created on first open and reopening is idempotent", async () => {
     const s1 = await open();
     const tables = await s1.client.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
-    expect(tables.rows.map((r) => r[0])).toEqual(["checkpoints", "counts", "meta", "positions"]);
+    expect(tables.rows.map((r) => r[0])).toEqual(["checkpoints", "counts", "meta", "owner", "positions"]);
     expect(await latest(s1)).toEqual({ checkpointId: 0, positions: {}, counts: {} });
     await s1.commit(data(1, { "pv.0": 10 }, { a: 2 }));
     s1.close();
 
     const s2 = await open();
     const again = await s2.client.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'");
-    expect(Number(again.rows[0][0])).toBe(4);
+    expect(Number(again.rows[0][0])).toBe(5);
     expect(await latest(s2)).toEqual({ checkpointId: 1, positions: { "pv.0": 10 }, counts: { a: 2 } });
   });
 
   test("checkpoint store - commit and loadLatest round trip: id, this stream's positions only, counts", async () => {
     const pv = await open("PV");
-    const other = await open("OTHER"); // same database, another stream
+    const other = await open("OTHER", url, pv.epoch); // same database and claim, another stream
     await other.commit(data(1, { "pv.0": 999, "pv.9": 5 }));
     await pv.commit(data(2, { "pv.0": 7, "pv.1": 0, "pv.2": 12 }, { s1: 3, s2: 1 }));
 
@@ -110,7 +110,7 @@ describe("checkpoint store - file", () => {
       return batch(stmts, mode);
     }) as typeof s.client.batch;
     const { bytes } = await s.commit(data(1, { "pv.0": N }, counts));
-    // ONE batch (= one transaction): positions, 3 count statements (500 + 500 + 234), the checkpoint row
+    // ONE batch (= one transaction): the checkpoint row, positions, 3 count statements (500 + 500 + 234)
     expect(batches).toEqual([5]);
     expect(bytes).toBeGreaterThan(0);
     const got = await latest(s);
@@ -159,11 +159,15 @@ describe("checkpoint store - file", () => {
     const s = await open();
     await s.commit(data(1, { "pv.0": 10, "pv.1": 20 }, { a: 1, b: 2 }));
     const before = await latest(s);
-    // duplicate checkpoint id: every position and count statement runs, then the LAST statement
-    // (the checkpoint row) violates the PRIMARY KEY; 1200 keys make it several count statements
+    // the checkpoint row, the positions and two count statements run, then the LAST statement
+    // violates NOT NULL (1200 keys make it several count statements)
     const counts: Record<string, number> = { a: 100, b: 200 };
     for (let i = 0; i < 1200; i++) counts[`new-${i}`] = 1;
-    await expect(s.commit(data(1, { "pv.0": 99, "pv.1": 99, "pv.2": 99 }, counts))).rejects.toThrow(/UNIQUE|PRIMARY|constraint/i);
+    counts["new-1199"] = null as unknown as number;
+    await expect(s.commit(data(2, { "pv.0": 99, "pv.1": 99, "pv.2": 99 }, counts))).rejects.toThrow(/NOT NULL|constraint/i);
+    expect(await latest(s)).toEqual(before);
+    // a duplicate checkpoint id fails the FIRST statement: nothing either
+    await expect(s.commit(data(1, { "pv.0": 98 }, { a: 98 }))).rejects.toThrow(/UNIQUE|PRIMARY|constraint/i);
     expect(await latest(s)).toEqual(before);
     expect((await s.listCheckpoints(10)).map((c) => c.id)).toEqual([1]);
     // and the store still works
@@ -202,7 +206,7 @@ describe("checkpoint store - remote", () => {
     await using db = await Sqld.start();
     expect(db.url).toStartWith("http://");
     const s = await open("PV", db.url);
-    const other = await open("OTHER", db.url);
+    const other = await open("OTHER", db.url, s.epoch);
     expect(await latest(s)).toEqual({ checkpointId: 0, positions: {}, counts: {} });
     await other.commit(data(1, { "pv.0": 500 }));
     const counts: Record<string, number> = {};
@@ -216,7 +220,7 @@ describe("checkpoint store - remote", () => {
     expect(await s.readCount("k1")).toEqual({ count: 42, checkpointId: 3 });
     expect(Object.entries((await s.readCounts(2)).counts)).toEqual([["k699", 699], ["k698", 698]]);
 
-    // a duplicate id fails the last statement: nothing of it reaches the server
+    // a duplicate id fails the first statement: nothing of it reaches the server
     await expect(s.commit(data(3, { "pv.0": 9 }, { k1: 0, fresh: 1 }))).rejects.toThrow();
     expect(await latest(s)).toEqual(got);
 

@@ -51,7 +51,11 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
     app.get("/", (c) => c.html(html));
   }
 
-  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  // Liveness: a FAILED job will not recover by itself (it waits for a restart of the process).
+  app.get("/healthz", (c) =>
+    job.state === "FAILED"
+      ? c.json({ status: "failed", state: job.state, reason: job.stateReason ?? null }, 503)
+      : c.json({ status: "ok" }));
 
   app.get("/readyz", (c) => {
     const stalled = job.stalledSplits();

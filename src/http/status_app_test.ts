@@ -155,14 +155,23 @@ async function busyJob(f: Fixture): Promise<void> {
 }
 
 describe("status app - health and readiness", () => {
-  test("status app - /healthz answers 200 in every state", async () => {
+  test("status app - /healthz answers 200 in every state but FAILED", async () => {
     const f = await fixture();
-    for (const state of ["CREATED", "RESTORING", "RUNNING", "FAILED", "STOPPED"] as JobState[]) {
+    for (const state of ["CREATED", "RESTORING", "RUNNING", "RESTARTING", "STOPPING", "STOPPED"] as JobState[]) {
       f.job.state = state;
       const r = await f.get("/healthz");
       expect(r.status).toBe(200);
       expect(r.body).toEqual({ status: "ok" });
     }
+  });
+
+  test("status app - /healthz answers 503 with the state and the reason when FAILED", async () => {
+    const f = await fixture();
+    f.job.state = "FAILED";
+    f.job.stateReason = "another pvflow process took over the database";
+    const r = await f.get("/healthz");
+    expect(r.status).toBe(503);
+    expect(r.body).toEqual({ status: "failed", state: "FAILED", reason: "another pvflow process took over the database" });
   });
 
   test("status app - /readyz is 200 only while RUNNING (and connected), 503 with the state otherwise", async () => {

@@ -3,7 +3,9 @@
  * The keyed page-view counter: `Map<key, count>` plus the bookkeeping for incremental
  * checkpoints. A snapshot carries the absolute counts of every key changed since the last
  * COMPLETED checkpoint, so an aborted or failed checkpoint loses nothing: its keys are simply
- * carried again by the next snapshot.
+ * carried again by the next snapshot. The bookkeeping is bounded by the number of distinct keys,
+ * however many checkpoints fail in a row (at most two key sets: changed since the last snapshot,
+ * and the union of every snapshot not yet known to be completed).
  */
 import type { KeyCounts } from "../types.ts";
 
@@ -12,12 +14,22 @@ export class KeyedCounter {
   #counts = new Map<string, number>();
   /** Keys changed since the last snapshot. */
   #changed = new Set<string>();
-  /** Keys of snapshots taken but not yet known to be completed, by checkpoint id. */
-  #unconfirmed = new Map<number, Set<string>>();
+  /**
+   * The keys of every snapshot taken and not yet known to be completed, under the id of the
+   * newest such snapshot (0: none). Completing any id ≥ it clears the set; completing an older id
+   * keeps it (it holds newer keys too; carrying a key once more is harmless).
+   */
+  #unconfirmed = new Set<string>();
+  #unconfirmedId = 0;
 
   /** Number of distinct keys. */
   get size(): number {
     return this.#counts.size;
+  }
+
+  /** Entries held by the changed-key bookkeeping (at most twice {@link size}). */
+  get trackedKeys(): number {
+    return this.#changed.size + this.#unconfirmed.size;
   }
 
   /** The count of `key` (0 when unseen). */
@@ -43,13 +55,18 @@ export class KeyedCounter {
 
   /** The absolute counts of every key changed since the last completed checkpoint. */
   snapshot(checkpointId: number): KeyCounts {
-    let keys: Set<string> = this.#changed;
-    if (this.#unconfirmed.size > 0) {
-      keys = new Set(keys);
-      for (const s of this.#unconfirmed.values()) for (const k of s) keys.add(k);
+    // Fold: the older unconfirmed snapshots' keys and the new changes become one set under this id.
+    let keys: Set<string>;
+    if (this.#unconfirmed.size === 0) {
+      keys = this.#changed;
+      this.#changed = new Set();
+    } else {
+      keys = this.#unconfirmed;
+      for (const k of this.#changed) keys.add(k);
+      this.#changed.clear();
     }
-    this.#unconfirmed.set(checkpointId, this.#changed);
-    this.#changed = new Set();
+    this.#unconfirmed = keys;
+    this.#unconfirmedId = checkpointId;
     const out: KeyCounts = { keys: new Array(keys.size), counts: new Array(keys.size) };
     let i = 0;
     for (const k of keys) {
@@ -61,6 +78,22 @@ export class KeyedCounter {
 
   /** Checkpoint `checkpointId` is committed: its snapshot and every older one are durable. */
   notifyCheckpointComplete(checkpointId: number): void {
-    for (const id of this.#unconfirmed.keys()) if (id <= checkpointId) this.#unconfirmed.delete(id);
+    if (checkpointId >= this.#unconfirmedId) {
+      this.#unconfirmed = new Set();
+      this.#unconfirmedId = 0;
+    }
+  }
+
+  /**
+   * Checkpoint `checkpointId` failed: it will never complete, so its keys go back to the changed
+   * set (the next snapshot carries them) and nothing stays filed under a dead id.
+   */
+  notifyCheckpointAborted(checkpointId: number): void {
+    if (checkpointId !== this.#unconfirmedId || this.#unconfirmed.size === 0) return;
+    const back = this.#unconfirmed;
+    for (const k of this.#changed) back.add(k);
+    this.#changed = back;
+    this.#unconfirmed = new Set();
+    this.#unconfirmedId = 0;
   }
 }

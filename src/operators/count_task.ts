@@ -74,6 +74,9 @@ export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void)
 
   return (control) => {
     if (control.kind === "complete") counter.notifyCheckpointComplete(control.checkpointId);
-    else if (control.kind === "abort") handler.abortCheckpoint(control.checkpointId);
+    else if (control.kind === "abort") {
+      handler.abortCheckpoint(control.checkpointId);
+      counter.notifyCheckpointAborted(control.checkpointId); // its keys go back to "changed"
+    }
   };
 }

@@ -5,6 +5,7 @@
  * checkpoint, so a checkpoint that never completes loses nothing.
  */
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import type { KeyCounts } from "../types.ts";
 import { KeyedCounter } from "./count.ts";
 
@@ -91,7 +92,8 @@ describe("keyed counter", () => {
     c.add(["c"]);
     c.snapshot(3);
     c.notifyCheckpointComplete(2); // 1 and 2 are durable, 3 is not yet
-    expect(asObject(c.snapshot(4))).toEqual({ c: 1 });
+    // 3's snapshot folded 1's and 2's keys in (bounded bookkeeping): they are carried once more, harmlessly
+    expect(asObject(c.snapshot(4))).toEqual({ a: 1, b: 1, c: 1 });
     c.notifyCheckpointComplete(4);
     expect(asObject(c.snapshot(5))).toEqual({});
   });
@@ -104,7 +106,7 @@ describe("keyed counter", () => {
     c.snapshot(2);
     c.notifyCheckpointComplete(1);
     c.add(["c"]);
-    expect(asObject(c.snapshot(3))).toEqual({ b: 1, c: 1 });
+    expect(asObject(c.snapshot(3))).toMatchObject({ b: 1, c: 1 }); // (a too: folded into 2's snapshot)
   });
 
   test("keyed counter - keys changed between a snapshot and its completion stay changed", () => {
@@ -114,5 +116,92 @@ describe("keyed counter", () => {
     c.add(["a", "b"]); // after barrier 1, before 1 completes
     c.notifyCheckpointComplete(1);
     expect(asObject(c.snapshot(2))).toEqual({ a: 2, b: 1 });
+  });
+});
+
+describe("keyed counter - bounded under failing checkpoints", () => {
+  test("keyed counter - a thousand aborted checkpoints keep the bookkeeping within twice the distinct keys", () => {
+    const c = new KeyedCounter();
+    for (let id = 1; id <= 1000; id++) {
+      c.add([`k${id % 50}`, `k${(id * 7) % 50}`]);
+      c.snapshot(id);
+      if (id % 2 === 0) c.notifyCheckpointAborted(id); // half are told, half are silently dropped
+      expect(c.trackedKeys).toBeLessThanOrEqual(2 * c.size);
+    }
+    expect(c.size).toBe(50);
+    c.add(["k0"]);
+    expect(Object.keys(asObject(c.snapshot(1001))).length).toBe(50); // nothing lost: every key since checkpoint 0
+    c.notifyCheckpointComplete(1001);
+    expect(c.trackedKeys).toBe(0);
+  });
+
+  test("keyed counter - an abort after a newer snapshot changes nothing; a late completion of an older one keeps newer keys", () => {
+    const c = new KeyedCounter();
+    c.add(["a"]);
+    c.snapshot(1);
+    c.add(["b"]);
+    c.snapshot(2); // checkpoint 1 ended before 2 was triggered, but its abort arrives only now
+    c.notifyCheckpointAborted(1);
+    c.notifyCheckpointComplete(1); // (or its completion)
+    expect(asObject(c.snapshot(3))).toEqual({ a: 1, b: 1 });
+  });
+
+  /**
+   * A model of how the job drives the counter: checkpoint n is decided (committed or aborted) by
+   * the coordinator before n+1 is triggered; a subtask may miss a checkpoint (no snapshot); the
+   * complete/abort messages reach the counter late, in order, possibly after newer snapshots.
+   * A commit writes the snapshot's rows over the store: the store must then equal the counts
+   * at that snapshot exactly (no changed key missed), and the bookkeeping stays bounded.
+   */
+  test("keyed counter - randomised add/snapshot/complete/abort sequences against a model", () => {
+    type Op =
+      | { op: "add"; keys: number[] }
+      | { op: "snapshot"; skip: number }
+      | { op: "decide"; commit: boolean }
+      | { op: "deliver" };
+    const opArb: fc.Arbitrary<Op> = fc.oneof(
+      fc.record({ op: fc.constant("add" as const), keys: fc.array(fc.nat(30), { maxLength: 8 }) }),
+      fc.record({ op: fc.constant("snapshot" as const), skip: fc.nat(2) }),
+      fc.record({ op: fc.constant("decide" as const), commit: fc.boolean() }),
+      fc.record({ op: fc.constant("deliver" as const) }),
+    );
+    fc.assert(fc.property(fc.array(opArb, { maxLength: 200 }), fc.array(fc.nat(30), { maxLength: 10 }), (ops, restoredKeys) => {
+      const c = new KeyedCounter();
+      const model = new Map<string, number>();
+      for (const k of restoredKeys) model.set(`k${k}`, (model.get(`k${k}`) ?? 0) + 1);
+      c.restore({ keys: [...model.keys()], counts: [...model.values()] });
+      const store = new Map(model); // the restored state is the committed state
+      let nextId = 1;
+      let latest: { id: number; rows: KeyCounts; at: Map<string, number> } | undefined;
+      let decided = true;
+      const inbox: Array<{ commit: boolean; id: number }> = [];
+      for (const o of ops) {
+        if (o.op === "add") {
+          const keys = o.keys.map((k) => `k${k}`);
+          c.add(keys);
+          for (const k of keys) model.set(k, (model.get(k) ?? 0) + 1);
+        } else if (o.op === "snapshot") {
+          if (!decided) continue; // the coordinator has one checkpoint at a time
+          nextId += o.skip; // checkpoints this subtask never snapshotted (aborted before its barrier)
+          const id = nextId++;
+          latest = { id, rows: c.snapshot(id), at: new Map(model) };
+          decided = false;
+        } else if (o.op === "decide") {
+          if (decided || !latest) continue;
+          decided = true;
+          if (o.commit) {
+            for (let i = 0; i < latest.rows.keys.length; i++) store.set(latest.rows.keys[i], latest.rows.counts[i]);
+            expect(store).toEqual(latest.at); // the commit carried every key changed since the last one
+          }
+          inbox.push({ commit: o.commit, id: latest.id });
+        } else {
+          const m = inbox.shift();
+          if (m?.commit) c.notifyCheckpointComplete(m.id);
+          else if (m) c.notifyCheckpointAborted(m.id);
+        }
+        expect(c.trackedKeys).toBeLessThanOrEqual(2 * c.size);
+        for (const [k, v] of model) expect(c.get(k)).toBe(v);
+      }
+    }), { numRuns: 500 });
   });
 });

@@ -43,6 +43,11 @@ export class Sqld implements AsyncDisposable {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The server's process id (e.g. to SIGSTOP it: a server that accepts but never answers). */
+  get pid(): number {
+    return this.#proc.pid;
+  }
+
   /** The `--db-path` directory. */
   get dbPath(): string {
     return join(this.dir, "data.sqld");
