@@ -59,6 +59,8 @@ export class Job {
   state: JobState = "CREATED";
   /** Why the job is not RUNNING (waiting for NATS, the last failure, ...). */
   stateReason: string | undefined;
+  /** The fatal error that made the job FAILED at once (a {@link FatalJobError}, e.g. a `ConfigRefusedError`). */
+  failure: Error | undefined;
   restarts = 0;
   natsConnected = false;
   /** The latest completed checkpoint's id and positions. */
@@ -119,6 +121,7 @@ export class Job {
         await this.#teardown();
         if (this.#stopRequested) break;
         if (err instanceof FatalJobError) {
+          this.failure = err;
           this.#setState("FAILED", reason);
           break;
         }
