@@ -67,7 +67,8 @@ describe("refused configs - by the config alone: exit 2, one stderr line, nothin
   }
 
   test("refused configs - a non-loopback status server runs with PVFLOW_ALLOW_UNAUTHENTICATED=true or a token", async () => {
-    for (const extra of [{ PVFLOW_ALLOW_UNAUTHENTICATED: "true" }, { PVFLOW_ADMIN_TOKEN: "t0ken-for-the-test" }]) {
+    const extras: Record<string, string>[] = [{ PVFLOW_ALLOW_UNAUTHENTICATED: "true" }, { PVFLOW_ADMIN_TOKEN: "t0ken-for-the-test" }];
+    for (const extra of extras) {
       await using pv = await PvflowProcess.start({
         binary, cwd: dir,
         env: { NATS_URL: "nats://127.0.0.1:1", PVFLOW_HTTP_HOST: "0.0.0.0", PVFLOW_DB_URL: `file:${join(dir, "open.db")}`, ...extra },
