@@ -1,7 +1,13 @@
 # pvflow as a container: one static-ish executable (glibc) on debian:bookworm-slim.
 #
 #   docker build -t pvflow .
-#   docker run --rm -p 8080:8080 -v pvflow-data:/data -e NATS_URL=nats://nats:4222 pvflow
+#   docker run --rm -p 8080:8080 -v pvflow-data:/data -e NATS_URL=nats://nats:4222 \
+#     -e PVFLOW_ADMIN_TOKEN="$(openssl rand -hex 24)" pvflow
+#
+# The status server listens on 0.0.0.0 so that -p can reach it, and pvflow refuses to serve a
+# non-loopback address without a token: give PVFLOW_ADMIN_TOKEN (every POST then needs
+# `Authorization: Bearer <token>`), or, only where the network is otherwise protected, set
+# PVFLOW_ALLOW_UNAUTHENTICATED=true explicitly. Without either the container exits with code 2.
 #
 # Every setting is an environment variable (see the README's "External contract"). Checkpoints
 # go to /data/pvflow.db unless PVFLOW_DB_URL says otherwise. `docker stop` sends SIGTERM: pvflow

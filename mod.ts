@@ -6,10 +6,12 @@
  */
 import { CommitWorker } from "./src/checkpoint/commit_worker.ts";
 import { CheckpointStore } from "./src/checkpoint/store.ts";
+import { adoptKeyField } from "./src/checkpoint/store_meta.ts";
 import { ConfigError, loadConfig, redactUrl, type Config } from "./src/config.ts";
 import { DASHBOARD_HTML } from "./src/http/dashboard_page.ts";
 import { createStatusApp } from "./src/http/status_app.ts";
 import { Job } from "./src/job.ts";
+import { ConfigRefusedError } from "./src/job_streams.ts";
 
 const VERSION = process.env.PVFLOW_VERSION ?? "dev";
 const log = (line: string) => console.error(`${new Date().toISOString()} pvflow: ${line}`);
@@ -43,6 +45,14 @@ try {
 } catch (err) {
   console.error(`pvflow: ${(err as Error).message}`);
   process.exit(1);
+}
+try {
+  // The counts are per key field: refuse to mix another field's counts into them.
+  await adoptKeyField(store.client, config.keyField);
+} catch (err) {
+  store.close();
+  console.error(`pvflow: ${(err as Error).message}`);
+  process.exit(err instanceof ConfigError ? 2 : 1);
 }
 log(`pvflow ${VERSION}: checkpoint store ${redactUrl(config.dbUrl)}, ${config.checkpointMode}`);
 
@@ -80,6 +90,14 @@ process.on("SIGTERM", () => onSignal("SIGTERM"));
 process.on("SIGINT", () => onSignal("SIGINT"));
 
 await job.run();
+if (job.state === "FAILED" && job.failure instanceof ConfigRefusedError) {
+  // A configuration NATS showed to be unusable: like a ConfigError, one line and exit code 2.
+  console.error(`pvflow: ${job.failure.message}`);
+  server.stop(true);
+  committer.close();
+  store.close();
+  process.exit(2);
+}
 if (job.state === "FAILED" && signals === 0) {
   // Stay up so that /status and /readyz say why; a signal ends the process with code 1.
   log("job FAILED; the status server stays up until SIGTERM/SIGINT");

@@ -6,6 +6,10 @@
  */
 import { accessSync, constants, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { fileDbProblem, natsServerProblem, redactUrl } from "./config_urls.ts";
+import { isSubject, subjectsOverlap } from "./subjects.ts";
+
+export { isSubject, redactUrl };
 
 /** Exactly-once (aligned barriers) or at-least-once (barriers never hold input). */
 export type CheckpointMode = "exactly_once" | "at_least_once";
@@ -64,6 +68,8 @@ export interface Config {
   maxEventBytes: number;
   /** Bearer token required by every POST endpoint when set. */
   adminToken?: string;
+  /** Serve a non-loopback `httpHost` without an admin token, deliberately. @default false */
+  allowUnauthenticated: boolean;
   /** Records per batch sent over a channel. @default 512 */
   batchSize: number;
   /** Batches a channel may have in flight (its credit). @default 8 */
@@ -149,25 +155,13 @@ function list(env: Env, name: string, def: string): string[] {
   return items;
 }
 
-/** A NATS subject: dot-separated non-empty tokens; with wildcards, `*` as a token, `>` as the last. */
-export function isSubject(s: string, wildcards: boolean): boolean {
-  const tokens = s.split(".");
-  return tokens.every((t, i) =>
-    t !== "" && !/\s/.test(t) &&
-    (/^[^*>]+$/.test(t) || (wildcards && (t === "*" || (t === ">" && i === tokens.length - 1))))
-  );
-}
-
 const STREAM_NAME = /^[^\s.*>/\\]+$/;
-const NATS_URL = /^(nats|tls|ws|wss):\/\/[^\s/]+$|^[^\s/:@]+(:\d+)?$/;
+const NATS_URL_FORM = "nats://host:port (or tls://, ws://, wss://), comma-separated";
 const DB_URL = /^(file:.+|https?:\/\/\S+|libsql:\/\/\S+|wss?:\/\/\S+)$/;
 
 /** Parses `env` (default `process.env`) into a frozen {@link Config}; throws {@link ConfigError}. */
 export function loadConfig(env: Env = process.env): Readonly<Config> {
-  const natsServers = list(env, "NATS_URL", "nats://127.0.0.1:4222");
-  for (const s of natsServers) {
-    if (!NATS_URL.test(s)) bad("NATS_URL", redactUrl(s), "nats://host:port (or tls://, ws://, wss://), comma-separated");
-  }
+  const natsServers = natsUrls(env);
   const stream = read(env, "PVFLOW_STREAM") ?? "PV";
   if (!STREAM_NAME.test(stream)) bad("PVFLOW_STREAM", stream, "a stream name without spaces, '.', '*', '>', '/' or '\\'");
   const subjects = list(env, "PVFLOW_SUBJECTS", "pv.>");
@@ -176,6 +170,15 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   }
   if (new Set(subjects).size !== subjects.length) {
     bad("PVFLOW_SUBJECTS", subjects.join(","), "distinct subjects");
+  }
+  // Each split reads its own consumer: an event matched by two splits would be counted twice.
+  for (let i = 0; i < subjects.length; i++) {
+    for (let j = i + 1; j < subjects.length; j++) {
+      if (subjectsOverlap(subjects[i], subjects[j])) {
+        bad("PVFLOW_SUBJECTS", subjects.join(","),
+          `subjects that do not overlap (${subjects[i]} and ${subjects[j]} match common subjects, whose events would be counted twice)`);
+      }
+    }
   }
   const keyField = read(env, "PVFLOW_KEY_FIELD") ?? "site";
   const maxParallelism = int(env, "PVFLOW_MAX_PARALLELISM", 128, 1, 32768);
@@ -187,10 +190,23 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   const checkpointTimeoutMs = int(env, "PVFLOW_CHECKPOINT_TIMEOUT_MS", 60000, 100);
   const dbUrl = read(env, "PVFLOW_DB_URL") ?? "file:pvflow.db";
   if (!DB_URL.test(dbUrl)) bad("PVFLOW_DB_URL", redactUrl(dbUrl), "file:<path>, http(s)://, ws(s):// or libsql:// URL");
+  const fileProblem = dbUrl.startsWith("file:") ? fileDbProblem(dbUrl) : undefined;
+  if (fileProblem !== undefined) bad("PVFLOW_DB_URL", redactUrl(dbUrl), fileProblem);
   const httpHost = read(env, "PVFLOW_HTTP_HOST") ?? "127.0.0.1";
   if (/\s|\//.test(httpHost)) bad("PVFLOW_HTTP_HOST", httpHost, "a host name or IP address");
+  const adminToken = read(env, "PVFLOW_ADMIN_TOKEN");
+  const allowUnauthenticated = bool(env, "PVFLOW_ALLOW_UNAUTHENTICATED", false);
+  if (!isLoopbackHost(httpHost) && adminToken === undefined && !allowUnauthenticated) {
+    bad("PVFLOW_HTTP_HOST", httpHost,
+      "a loopback address (127.0.0.1, ::1 or localhost) unless PVFLOW_ADMIN_TOKEN is set (or PVFLOW_ALLOW_UNAUTHENTICATED=true)");
+  }
   const dlqSubject = read(env, "PVFLOW_DLQ_SUBJECT") ?? "pvflow.dlq";
   if (!isSubject(dlqSubject, false)) bad("PVFLOW_DLQ_SUBJECT", dlqSubject, "a NATS subject without wildcards");
+  const readBack = subjects.find((s) => subjectsOverlap(s, dlqSubject));
+  if (readBack !== undefined) {
+    bad("PVFLOW_DLQ_SUBJECT", dlqSubject,
+      `a subject outside PVFLOW_SUBJECTS (split ${readBack} would read the dead letters back and dead-letter them again, forever)`);
+  }
   const restartBackoffMs = int(env, "PVFLOW_RESTART_BACKOFF_MS", 500, 0);
   const faultAt = read(env, "PVFLOW_FAULT_COUNT_THROW_AT");
   const credsFile = read(env, "NATS_CREDS");
@@ -229,7 +245,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     httpPort: int(env, "PVFLOW_HTTP_PORT", 8080, 0, 65535),
     dlqSubject,
     maxEventBytes: int(env, "PVFLOW_MAX_EVENT_BYTES", 65536, 16),
-    adminToken: read(env, "PVFLOW_ADMIN_TOKEN"),
+    adminToken,
+    allowUnauthenticated,
     batchSize: int(env, "PVFLOW_BATCH_SIZE", 512, 1, 65536),
     channelCredits: int(env, "PVFLOW_CHANNEL_CREDITS", 8, 1, 1024),
     restartAttempts: int(env, "PVFLOW_RESTART_ATTEMPTS", 10, 0),
@@ -260,7 +277,31 @@ export function publicConfig(c: Readonly<Config>): Record<string, unknown> {
   };
 }
 
-/** Removes user info (`user:pass@`) and query strings from a URL. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/[^/?#]*@/, "//***@").replace(/\?.*$/, "");
+/** NATS_URL's servers, each a well-formed `[scheme://]host[:port]`. */
+function natsUrls(env: Env): string[] {
+  const raw = read(env, "NATS_URL") ?? "nats://127.0.0.1:4222";
+  const items = raw.split(",").map((s) => s.trim());
+  for (const s of items) {
+    const problem = s === "" ? "without empty items" : natsServerProblem(s);
+    // With credentials in it, the whole value is redacted: a comma may be inside a password.
+    const shown = redactUrl(s === "" || raw.includes("@") ? raw : s);
+    if (problem !== undefined) bad("NATS_URL", shown, problem ? `${NATS_URL_FORM}, ${problem}` : NATS_URL_FORM);
+  }
+  return items;
+}
+
+/** Whether `host` only accepts connections from this machine: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/\.$/, "");
+  if (h === "localhost") return true;
+  const v4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(h);
+  if (v4) return v4.slice(1).every((o) => Number(o) <= 255);
+  if (!h.includes(":")) return false;
+  try {
+    // The URL parser normalizes IPv6 (0:0:0:0:0:0:0:1 is [::1]; ::ffff:127.0.0.1 is [::ffff:7f00:1]).
+    const n = new URL(`http://[${h.replace(/^\[|\]$/g, "")}]/`).hostname;
+    return n === "[::1]" || /^\[::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}\]$/.test(n);
+  } catch {
+    return false;
+  }
 }

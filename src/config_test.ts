@@ -116,10 +116,37 @@ describe("config strings and lists", () => {
     const allowed = "nats://host:port";
     expectBad({ NATS_URL: "http://a:4222" }, "NATS_URL", "http://a:4222", allowed);
     expectBad({ NATS_URL: "nats://a:4222/x" }, "NATS_URL", "nats://a:4222/x", allowed);
+    expectBad({ NATS_URL: "nats://a:4222/" }, "NATS_URL", "nats://a:4222/", allowed);
+    expectBad({ NATS_URL: "nats://a:4222?x=1" }, "NATS_URL", "nats://a:4222", allowed);
     expectBad({ NATS_URL: "nats://a,,nats://b" }, "NATS_URL", "nats://a,,nats://b", "without empty items");
   });
-  test("config - NATS_URL rejects credentials without a scheme", () => {
-    expectBad({ NATS_URL: "s3cret@a:4222" }, "NATS_URL", "s3cret@a:4222", "nats://host:port");
+  test("config - NATS_URL accepts hosts, IPv4 and bracketed IPv6 addresses, with or without a port", () => {
+    const ok = ["nats://h", "tls://nats-1.svc.cluster.local:4443", "ws://h_1:80", "wss://10.0.0.1:443", "nats://[::1]:4222",
+      "[fe80::1]", "localhost", "127.0.0.1:1", "NATS://h:65535", "nats://h.:4222"];
+    for (const v of ok) expect(loadConfig({ NATS_URL: v }).natsServers).toEqual([v]);
+    expect(loadConfig({ NATS_URL: "nats://a:1,b:2, [::1]:3" }).natsServers).toEqual(["nats://a:1", "b:2", "[::1]:3"]);
+  });
+  test("config - NATS_URL rejects a port that is not 1-65535 digits", () => {
+    for (const v of ["nats://127.0.0.1:80x", "nats://h:0", "nats://h:65536", "nats://h:", "h:-1", "nats://[::1]:x", "nats://h:4222:1"]) {
+      expectBad({ NATS_URL: v }, "NATS_URL", v, v === "nats://h:4222:1" ? "IPv6 address in brackets" : "with a port from 1 to 65535");
+    }
+    // Named in a list, the bad item is quoted.
+    expectBad({ NATS_URL: "nats://a:4222,nats://b:42x2" }, "NATS_URL", "nats://b:42x2", "with a port from 1 to 65535");
+  });
+  test("config - NATS_URL rejects malformed hosts", () => {
+    for (const v of ["nats://:4222", "nats://999.0.0.1:4222", "4222", "nats://a b:1", "nats://[zz]:1", "nats://h%20:1", "::1"]) {
+      expectBad({ NATS_URL: v }, "NATS_URL", v, "nats://host:port");
+    }
+    expectBad({ NATS_URL: "nats://[::1" }, "NATS_URL", "nats://[::1", "with an IPv6 address in brackets");
+    expectBad({ NATS_URL: "nats://[zz]:1" }, "NATS_URL", "nats://[zz]:1", "with a host name, IPv4 address or [IPv6] address");
+  });
+  test("config - NATS_URL rejects credentials (the NATS client ignores them), quoting the URL without them", () => {
+    const creds = "without credentials (set NATS_TOKEN, NATS_USER/NATS_PASSWORD or NATS_CREDS instead)";
+    expectBad({ NATS_URL: "s3cret@a:4222" }, "NATS_URL", "***@a:4222", creds);
+    expectBad({ NATS_URL: "nats://tok3n@a:4222" }, "NATS_URL", "nats://***@a:4222", creds);
+    expectBad({ NATS_URL: "nats://a:1,tls://u:pw@b:2" }, "NATS_URL", "nats://a:1,tls://***@b:2", creds);
+    // A comma inside the password does not split it into a quotable "server".
+    expect(() => loadConfig({ NATS_URL: "nats://u:ab,cd@h:1" })).toThrow('got "nats://***@h:1"');
   });
 
   test("config - PVFLOW_STREAM defaults to PV and accepts a name", () => {
@@ -135,6 +162,17 @@ describe("config strings and lists", () => {
   test("config - PVFLOW_SUBJECTS defaults to pv.> and accepts a list", () => {
     expect(loadConfig({}).subjects).toEqual(["pv.>"]);
     expect(loadConfig({ PVFLOW_SUBJECTS: "pv.0, pv.*.x" }).subjects).toEqual(["pv.0", "pv.*.x"]);
+  });
+  test("config - PVFLOW_SUBJECTS rejects every pair of overlapping subjects (NATS wildcards)", () => {
+    const cases: Array<[string, string, string]> = [
+      ["pv.>,pv.0", "pv.>", "pv.0"], ["pv.*,pv.0", "pv.*", "pv.0"], ["pv.0,pv.1,pv.*.x,pv.a.*", "pv.*.x", "pv.a.*"],
+      ["a.b,>", "a.b", ">"], ["pv.1,pv.2,pv.3,pv.>", "pv.1", "pv.>"], ["x.*,pv.0,*.0", "x.*", "*.0"],
+    ];
+    for (const [v, a, b] of cases) {
+      expectBad({ PVFLOW_SUBJECTS: v }, "PVFLOW_SUBJECTS", v, `subjects that do not overlap (${a} and ${b} match common subjects`);
+    }
+    // Disjoint wildcards are fine.
+    expect(loadConfig({ PVFLOW_SUBJECTS: "pv.*,pv.*.*,pv.a.b.>,other.>" }).subjects).toHaveLength(4);
   });
   test("config - PVFLOW_SUBJECTS rejects malformed and duplicate subjects", () => {
     for (const v of ["pv.>.x", "pv..x", "pv.a*", ".pv"]) {
@@ -161,10 +199,51 @@ describe("config strings and lists", () => {
       expectBad({ PVFLOW_DB_URL: v }, "PVFLOW_DB_URL", v, "file:<path>, http(s)://");
     }
   });
+  test("config - PVFLOW_DB_URL accepts the file: URL forms the libSQL client opens", () => {
+    const abs = join(FILES, "x.db");
+    for (const v of [`file:${abs}`, `file://${abs}`, `file://localhost${abs}`, "file:rel.db", `file:${abs}?authToken=t`,
+      `file:${join(FILES, "dir")}/y.db`, `file:${FILES}/%64ir/y.db`]) {
+      expect(loadConfig({ PVFLOW_DB_URL: v }).dbUrl).toBe(v);
+    }
+  });
+  test("config - PVFLOW_DB_URL rejects a file: URL whose directory is missing", () => {
+    const missing = join(FILES, "no", "such", "dir");
+    expectBad({ PVFLOW_DB_URL: `file:${missing}/x.db` }, "PVFLOW_DB_URL", `file:${missing}/x.db`, `file:<path> in an existing directory (${missing}: ENOENT)`);
+    expectBad({ PVFLOW_DB_URL: `file://${missing}/x.db` }, "PVFLOW_DB_URL", `file://${missing}/x.db`, "in an existing directory");
+    expectBad({ PVFLOW_DB_URL: "file:no-such-dir-here/x.db?authToken=s3cret" }, "PVFLOW_DB_URL", "file:no-such-dir-here/x.db", "(no-such-dir-here: ENOENT)");
+    expectBad({ PVFLOW_DB_URL: `file:${CREDS}/x.db` }, "PVFLOW_DB_URL", `file:${CREDS}/x.db`, `(${CREDS} is not a directory)`);
+  });
+  test("config - PVFLOW_DB_URL rejects other hosts, query parameters, directories, :memory: and bad encoding", () => {
+    const cases: Array<[string, string, string]> = [
+      ["file://db-host/x.db", "file://db-host/x.db", "of a local file"],
+      ["file:x.db?mode=ro", "file:x.db", "without query parameters"],
+      [`file:${FILES}/dir`, `file:${FILES}/dir`, "is a directory"],
+      ["file::memory:", "file::memory:", "not :memory:"],
+      ["file:x%zz.db", "file:x%zz.db", "valid percent-encoding"],
+    ];
+    for (const [v, shown, allowed] of cases) expectBad({ PVFLOW_DB_URL: v }, "PVFLOW_DB_URL", shown, allowed);
+  });
 
-  test("config - PVFLOW_HTTP_HOST defaults to 127.0.0.1 and accepts a host", () => {
+  test("config - PVFLOW_HTTP_HOST defaults to 127.0.0.1 and accepts any loopback host", () => {
     expect(loadConfig({}).httpHost).toBe("127.0.0.1");
-    expect(loadConfig({ PVFLOW_HTTP_HOST: "0.0.0.0" }).httpHost).toBe("0.0.0.0");
+    for (const v of ["localhost", "LOCALHOST", "127.0.0.1", "127.1.2.3", "::1", "[::1]", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1"]) {
+      expect(loadConfig({ PVFLOW_HTTP_HOST: v }).httpHost).toBe(v);
+    }
+  });
+  test("config - PVFLOW_HTTP_HOST refuses a non-loopback host without PVFLOW_ADMIN_TOKEN", () => {
+    for (const v of ["0.0.0.0", "::", "10.0.0.5", "128.0.0.1", "127.0.0.256", "pvflow.example", "localhost.example", "::2", "::ffff:10.0.0.1"]) {
+      expectBad({ PVFLOW_HTTP_HOST: v }, "PVFLOW_HTTP_HOST", v,
+        "a loopback address (127.0.0.1, ::1 or localhost) unless PVFLOW_ADMIN_TOKEN is set (or PVFLOW_ALLOW_UNAUTHENTICATED=true)");
+    }
+  });
+  test("config - PVFLOW_HTTP_HOST binds any host with PVFLOW_ADMIN_TOKEN, or with PVFLOW_ALLOW_UNAUTHENTICATED=true", () => {
+    expect(loadConfig({ PVFLOW_HTTP_HOST: "0.0.0.0", PVFLOW_ADMIN_TOKEN: "t" }).httpHost).toBe("0.0.0.0");
+    const open = loadConfig({ PVFLOW_HTTP_HOST: "0.0.0.0", PVFLOW_ALLOW_UNAUTHENTICATED: "true" });
+    expect([open.httpHost, open.allowUnauthenticated]).toEqual(["0.0.0.0", true]);
+    expect(loadConfig({}).allowUnauthenticated).toBe(false);
+    // Only an explicit true allows it.
+    expectBad({ PVFLOW_HTTP_HOST: "0.0.0.0", PVFLOW_ALLOW_UNAUTHENTICATED: "false" }, "PVFLOW_HTTP_HOST", "0.0.0.0", "unless PVFLOW_ADMIN_TOKEN");
+    expectBad({ PVFLOW_ALLOW_UNAUTHENTICATED: "sure" }, "PVFLOW_ALLOW_UNAUTHENTICATED", "sure", "true or false");
   });
   test("config - PVFLOW_HTTP_HOST rejects URLs and spaces", () => {
     for (const v of ["http://h", "a b"]) {
@@ -175,6 +254,12 @@ describe("config strings and lists", () => {
   test("config - PVFLOW_DLQ_SUBJECT defaults to pvflow.dlq and accepts a subject", () => {
     expect(loadConfig({}).dlqSubject).toBe("pvflow.dlq");
     expect(loadConfig({ PVFLOW_DLQ_SUBJECT: "dead.letters" }).dlqSubject).toBe("dead.letters");
+  });
+  test("config - PVFLOW_DLQ_SUBJECT rejects a subject inside a split (its dead letters would be read back)", () => {
+    for (const [subjects, dlq, split] of [["pv.>", "pv.dlq", "pv.>"], ["pv.0.a,pv.*", "pv.dlq", "pv.*"], [">", "pvflow.dlq", ">"], ["a,pv.dlq", "pv.dlq", "pv.dlq"]]) {
+      expectBad({ PVFLOW_SUBJECTS: subjects, PVFLOW_DLQ_SUBJECT: dlq }, "PVFLOW_DLQ_SUBJECT", dlq, `a subject outside PVFLOW_SUBJECTS (split ${split} would read`);
+    }
+    expect(loadConfig({ PVFLOW_SUBJECTS: "pv.*", PVFLOW_DLQ_SUBJECT: "pv.dlq.x" }).dlqSubject).toBe("pv.dlq.x");
   });
   test("config - PVFLOW_DLQ_SUBJECT rejects wildcards and empty tokens", () => {
     for (const v of ["dlq.>", "dlq.*", "dlq..x"]) {
@@ -273,20 +358,20 @@ describe("config freezing and redaction", () => {
     const envs: Env[] = [
       {
         NATS_TOKEN: "natstok", PVFLOW_DB_AUTH_TOKEN: "dbtok", PVFLOW_ADMIN_TOKEN: "admtok",
-        NATS_URL: "nats://me:urlpw@a:4222,tls://natstok@b:4443",
+        NATS_URL: "nats://a:4222,tls://b:4443",
         PVFLOW_DB_URL: "libsql://me:dbpw@db.turso.io?authToken=qtok",
       },
-      { NATS_USER: "me", NATS_PASSWORD: "natspw", NATS_URL: "nats://me:x@leak@a:4222", PVFLOW_DB_URL: "https://me:dbpw@h/x" },
+      { NATS_USER: "me", NATS_PASSWORD: "natspw", NATS_URL: "nats://a:4222", PVFLOW_DB_URL: "https://me:dbpw@h/x" },
     ];
     for (const env of envs) {
       const text = JSON.stringify(publicConfig(loadConfig(env)));
       for (const s of secrets) expect(text).not.toContain(s);
     }
     const p = publicConfig(loadConfig(envs[0]!));
-    expect(p.natsServers).toEqual(["nats://***@a:4222", "tls://***@b:4443"]);
+    expect(p.natsServers).toEqual(["nats://a:4222", "tls://b:4443"]);
     expect(p.dbUrl).toBe("libsql://***@db.turso.io");
     expect(p).toMatchObject({ natsAuth: "token", dbAuth: "token", adminToken: "set" });
-    expect(publicConfig(loadConfig(envs[1]!))).toMatchObject({ natsAuth: "user", natsServers: ["nats://***@a:4222"] });
+    expect(publicConfig(loadConfig(envs[1]!))).toMatchObject({ natsAuth: "user", natsServers: ["nats://a:4222"], dbUrl: "https://***@h/x" });
   });
 
   test("config - publicConfig reports unset credentials and keeps plain settings", () => {
@@ -297,8 +382,8 @@ describe("config freezing and redaction", () => {
   });
 
   test("config - redactUrl leaves URLs without user info alone", () => {
-    expect(redactUrl("nats://a:4222")).toBe("nats://a:4222");
-    expect(redactUrl("https://h/p@x")).toBe("https://h/p@x");
-    expect(redactUrl("libsql://u:p@h?authToken=a@b")).toBe("libsql://***@h");
+    for (const u of ["nats://a:4222", "nats://a:4222, tls://b:4443 ,localhost:4222", "http://h:1/p", "nats://[::1]:4222", "file:/x/y@z.db", "h:4222"]) {
+      expect(redactUrl(u)).toBe(u);
+    }
   });
 });

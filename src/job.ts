@@ -67,6 +67,8 @@ export class Job {
   state: JobState = "CREATED";
   /** Why the job is not RUNNING (waiting for NATS, the last failure, ...). */
   stateReason: string | undefined;
+  /** The fatal error that made the job FAILED at once (a {@link FatalJobError}, e.g. a `ConfigRefusedError`). */
+  failure: Error | undefined;
   restarts = 0;
   natsConnected = false;
   /** The latest completed checkpoint's id and positions. */
@@ -150,6 +152,7 @@ export class Job {
         const reason = (err as Error).message;
         await this.#teardown();
         if (err instanceof FatalJobError) {
+          this.failure = err;
           this.#setState("FAILED", reason); // even while stopping: the process must not look fine
           break;
         }

@@ -1,17 +1,30 @@
 /**
  * @module
  * The job's JetStream administration over its management connection: create the stream (and a
- * dead-letter stream) when missing, refuse positions that cannot belong to the stream, and
- * answer the status server's stream questions from a one-second cache.
+ * dead-letter stream) when missing, refuse splits the stream cannot serve and positions that
+ * cannot belong to it (or whose next events are gone), and answer the status server's stream
+ * questions from a one-second cache.
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
 import type { Config } from "./config.ts";
 import type { RestoredCheckpoint } from "./checkpoint/store.ts";
+import { subjectIsSubset, subjectsOverlap } from "./subjects.ts";
+
+export { subjectsOverlap };
 
 /** A failure that a restart cannot fix (e.g. positions beyond the stream's end). */
 export class FatalJobError extends Error {
   override name = "FatalJobError";
+}
+
+/**
+ * A configuration found unusable only once NATS answered (e.g. a split outside the stream's
+ * subjects). Fatal like {@link FatalJobError}; `message` is one line in the form of a
+ * `ConfigError` (`NAME must be ..., got "..."`), which `mod.ts` prints before exiting with code 2.
+ */
+export class ConfigRefusedError extends FatalJobError {
+  override name = "ConfigRefusedError";
 }
 
 const CACHE_MS = 1000;
@@ -42,6 +55,7 @@ export class StreamAdmin {
       info = await jsm.streams.add({ name: stream, subjects: underPv ? ["pv.>"] : [...subjects] });
       this.#log(`created stream ${stream} (${info.config.subjects?.join(", ")})`);
     }
+    checkSplitsInStream(this.#config, info.config.subjects);
     if (createStream) {
       const captured = await jsm.streams.find(dlqSubject).catch(() => undefined);
       if (!captured) {
@@ -86,8 +100,34 @@ export class StreamAdmin {
 }
 
 /**
+ * Refuses splits the stream cannot serve: JetStream only accepts a consumer whose filter is a
+ * subset of one of the stream's subjects, so such a split would fail on every restart. A stream
+ * without subjects of its own (sourced or mirrored) is not checked.
+ */
+export function checkSplitsInStream(config: Readonly<Config>, streamSubjects: readonly string[] | undefined): void {
+  if (!streamSubjects || streamSubjects.length === 0) return;
+  for (const split of config.subjects) {
+    if (!streamSubjects.some((s) => subjectIsSubset(split, s))) {
+      throw new ConfigRefusedError(
+        `PVFLOW_SUBJECTS must be subjects within the subjects of stream ${config.stream} (${streamSubjects.join(", ")}), ` +
+          `got ${JSON.stringify(split)}`,
+      );
+    }
+  }
+}
+
+/**
+ * Whether events after `position` are gone from the stream: its first sequence is past
+ * `position + 1` (retention limits, a purge). 0 is "nothing read yet", never a gap.
+ */
+export function purgedPastPosition(position: number, firstSeq: number): boolean {
+  return position > 0 && firstSeq > position + 1;
+}
+
+/**
  * Refuses to resume from positions that cannot belong to this stream: beyond its last sequence,
- * or recorded for a stream with another creation time (deleted and recreated).
+ * or recorded for a stream with another creation time (deleted and recreated); and from a
+ * position whose next events the stream no longer holds (they would be skipped silently).
  */
 export function checkPositions(config: Readonly<Config>, restored: RestoredCheckpoint, info: StreamInfo): void {
   const { positions, streamCreated } = restored;
@@ -120,16 +160,18 @@ export function checkPositions(config: Readonly<Config>, restored: RestoredCheck
         "(use a new PVFLOW_DB_URL to start over)",
     );
   }
+  const firstSeq = info.state.first_seq;
+  for (const split of config.subjects) {
+    const pos = positions[split] ?? 0;
+    if (purgedPastPosition(pos, firstSeq)) {
+      throw new FatalJobError(
+        `split ${split} resumes after sequence ${pos}, but stream ${config.stream} now starts at sequence ${firstSeq}: ` +
+          `events ${pos + 1} to ${firstSeq - 1} were removed (retention limits or a purge) before they were counted; ` +
+          "refusing to skip them silently. Put them back (e.g. restore the stream), or start over with a new " +
+          "PVFLOW_DB_URL to count what the stream still holds; if the stream's limits remove events faster than " +
+          "pvflow reads them, raise them",
+      );
+    }
+  }
 }
 
-/** Whether two NATS subjects (with `*` and `>` wildcards) can match a common subject. */
-export function subjectsOverlap(a: string, b: string): boolean {
-  const x = a.split(".");
-  const y = b.split(".");
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    if (x[i] === ">" || y[i] === ">") return x[i] !== undefined && y[i] !== undefined;
-    if (x[i] === undefined || y[i] === undefined) return false;
-    if (x[i] !== y[i] && x[i] !== "*" && y[i] !== "*") return false;
-  }
-  return true;
-}

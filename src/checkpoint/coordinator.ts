@@ -122,6 +122,15 @@ export class CheckpointCoordinator {
     return this.#nextId;
   }
 
+  /**
+   * How long until `minPauseMs` since the end of the last checkpoint has passed (0: a trigger may
+   * start one now). With a checkpoint in flight it is 0 too: a trigger then answers that one.
+   */
+  pauseRemainingMs(): number {
+    if (this.#pending) return 0;
+    return Math.max(0, this.#lastEnd + this.#o.minPauseMs - this.#now());
+  }
+
   /** Starts periodic checkpoints. */
   start(): void {
     this.#running = true;

@@ -471,4 +471,34 @@ describe("checkpoint coordinator", () => {
       expect(triggeredAt[i + 1] - endedAt[i]).toBeGreaterThanOrEqual(MIN_PAUSE - 1);
     }
   });
+
+  test("coordinator - pauseRemainingMs counts down minPause from the end of the last checkpoint, completed or failed", async () => {
+    let clock = 1000;
+    const h = await setup({ minPauseMs: 500, now: () => clock });
+    expect(h.coord.pauseRemainingMs()).toBe(0); // no checkpoint yet
+    const t1 = h.coord.trigger();
+    clock += 50;
+    expect(h.coord.pauseRemainingMs()).toBe(0); // in flight: a trigger answers that one
+    h.coord.acknowledge(sourceAck(t1.id, 0, { "pv.0": 1 }));
+    h.coord.acknowledge(countAck(t1.id, 0, kc({ a: 1 })));
+    expect((await t1.done).status).toBe("COMPLETED"); // ended at 1050
+    expect(h.coord.pauseRemainingMs()).toBe(500);
+    clock += 499;
+    expect(h.coord.pauseRemainingMs()).toBe(1);
+    clock += 1;
+    expect(h.coord.pauseRemainingMs()).toBe(0);
+    const t2 = h.coord.trigger();
+    clock += 10;
+    h.coord.decline(t2.id, "count 0: test");
+    expect((await t2.done).status).toBe("FAILED");
+    expect(h.coord.pauseRemainingMs()).toBe(500);
+    clock += 10_000;
+    expect(h.coord.pauseRemainingMs()).toBe(0);
+    // Without a min pause there is never a wait.
+    const free = await setup({ now: () => clock });
+    const t3 = free.coord.trigger();
+    free.coord.decline(t3.id, "count 0: test");
+    await t3.done;
+    expect(free.coord.pauseRemainingMs()).toBe(0);
+  });
 });

@@ -30,7 +30,7 @@ const DEAD_LETTER_REASONS = Object.keys({
   too_large: 0, not_utf8: 0, not_json: 0, not_object: 0, key_missing: 0, key_not_string: 0, key_empty: 0, key_too_long: 0,
 } satisfies Record<DeadLetterReason, 0>) as DeadLetterReason[];
 
-const jsonError = (c: Context, status: 400 | 401 | 404 | 405 | 500 | 503, error: string, extra = {}) =>
+const jsonError = (c: Context, status: 400 | 401 | 404 | 405 | 429 | 500 | 503, error: string, extra = {}) =>
   c.json({ error, ...extra }, status);
 
 /** Creates the status app. */
@@ -92,6 +92,15 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
   });
 
   app.post("/checkpoints", (c) => {
+    // A manual trigger honours PVFLOW_CHECKPOINT_MIN_PAUSE_MS like the periodic ones do.
+    const wait = job.state === "RUNNING" ? (job.coordinator?.pauseRemainingMs() ?? 0) : 0;
+    if (wait > 0) {
+      const retryAfterMs = Math.ceil(wait);
+      c.header("Retry-After", String(Math.ceil(wait / 1000)));
+      return jsonError(c, 429,
+        `the last checkpoint ended less than PVFLOW_CHECKPOINT_MIN_PAUSE_MS (${job.config.checkpointMinPauseMs} ms) ago; retry in ${retryAfterMs} ms`,
+        { retryAfterMs });
+    }
     const t = job.triggerCheckpoint();
     if (!t) return jsonError(c, 503, `cannot trigger a checkpoint while the job is ${job.state}`, { state: job.state });
     return c.json({ id: t.id }, 202);

@@ -299,7 +299,7 @@ describe("status app - /status", () => {
     };
     const f = await fixture({
       ...secrets,
-      NATS_URL: "nats://urluser:urlPassw0rd-SECRET-5@127.0.0.1:4222,nats://127.0.0.1:4223",
+      NATS_URL: "nats://127.0.0.1:4222,nats://127.0.0.1:4223", // credentials in NATS_URL are refused by the config
       PVFLOW_DB_URL: `file:${join(dir, "secret.db")}?authToken=queryT0ken-SECRET-6`,
     });
     await busyJob(f);
@@ -309,7 +309,7 @@ describe("status app - /status", () => {
     expect(text).not.toMatch(/SECRET/);
     for (const v of Object.values(secrets).filter((v) => v.includes("SECRET"))) expect(text).not.toContain(v);
     expect(r.body.config).toMatchObject({ natsAuth: "token", dbAuth: "token", adminToken: "set" });
-    expect(r.body.config.natsServers).toEqual(["nats://***@127.0.0.1:4222", "nats://127.0.0.1:4223"]);
+    expect(r.body.config.natsServers).toEqual(["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"]);
     // Nor in any other GET answer.
     for (const path of ["/readyz", "/checkpoints", "/checkpoints/1", "/counts", "/metrics"]) {
       expect(await (await f.app.request(path)).text()).not.toMatch(/SECRET/);

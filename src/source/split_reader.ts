@@ -13,6 +13,7 @@ import { nanos } from "@nats-io/nats-core";
 import {
   AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg,
 } from "@nats-io/jetstream";
+import { purgedPastPosition } from "../job_streams.ts";
 import type { SplitMetrics } from "../types.ts";
 import { AckSubjectParser } from "./ack_subject.ts";
 
@@ -162,8 +163,15 @@ export class SplitReader {
       num_replicas: 1,
     });
     this.#consumer = name;
-    const purged = purgedPastPosition(this.split.position, (await jsm.streams.info(stream)).state.first_seq);
-    if (purged) throw new SplitReaderFatal(`split ${this.split.subject}: ${purged}`);
+    const firstSeq = (await jsm.streams.info(stream)).state.first_seq;
+    if (purgedPastPosition(this.split.position, firstSeq)) {
+      const p = this.split.position;
+      throw new SplitReaderFatal(
+        `split ${this.split.subject}: the stream now begins at sequence ${firstSeq}, but the split's position is ${p}: ` +
+          `events ${p + 1}..${firstSeq - 1} were removed (retention or purge) before they were counted; refusing to ` +
+          "skip them (start over with a new PVFLOW_DB_URL to accept the loss)",
+      );
+    }
     const consumer = await js.consumers.get(stream, name);
     const messages = await consumer.consume({
       max_messages: this.#o.pullBatch,
@@ -202,16 +210,4 @@ export class SplitReader {
 /** A JsMsg's underlying core message (not in the public types). */
 interface RawMsg {
   msg: { reply: string };
-}
-
-/**
- * Why resuming a split after `position` would skip events that retention already removed, or
- * undefined when it would not. Events after the position are gone when the stream now begins
- * beyond position + 1 (a fresh split, position 0, has nothing to lose).
- */
-export function purgedPastPosition(position: number, streamFirstSeq: number): string | undefined {
-  if (position === 0 || streamFirstSeq <= position + 1) return undefined;
-  return `the stream now begins at sequence ${streamFirstSeq}, but the split's position is ${position}: ` +
-    `events ${position + 1}..${streamFirstSeq - 1} were removed (retention or purge) before they were counted, ` +
-    "and skipping them would lose them; refusing (start over with a new PVFLOW_DB_URL to accept the loss)";
 }
