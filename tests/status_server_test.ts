@@ -75,7 +75,7 @@ test("status server - every endpoint answers with real data after processing eve
   await pv.waitReady();
   expect((await pv.json("/healthz")).body).toEqual({ status: "ok" });
   expect(await pv.json("/readyz")).toEqual({
-    status: 200, body: { ready: true, state: "RUNNING", natsConnected: true, reason: null },
+    status: 200, body: { ready: true, state: "RUNNING", natsConnected: true, stalled: [], reason: null },
   });
   await waitCommitted(pv, last);
 
@@ -90,7 +90,7 @@ test("status server - every endpoint answers with real data after processing eve
   expect(JSON.stringify(status)).not.toContain(ADMIN);
   expect(status.splits).toEqual(SPLITS.map((split) => ({
     split, committedPosition: last[split], deliveredSequence: last[split], emittedPosition: last[split],
-    streamLastSequence: last[split], lag: 0,
+    streamLastSequence: last[split], lag: 0, consumerRestarts: 0, waiting: null, stalledForMs: null,
   })));
   expect(status.stream).toEqual({ name: "PV", lastSequence: N, messages: N });
   expect(status.records).toEqual({ in: N, out: N, counted: N, deadLettered: 0, deadLetteredByReason: {} });
