@@ -23,6 +23,8 @@ const BAD: { data: Uint8Array | string; reason: string }[] = [
   { data: '{"site":["a"]}', reason: "key_not_string" },
   { data: '{"site":""}', reason: "key_empty" },
   { data: JSON.stringify({ site: "k".repeat(1025) }), reason: "key_too_long" },
+  { data: JSON.stringify({ site: "a\u0000b" }), reason: "key_contains_nul" },
+  { data: JSON.stringify({ site: "x\ud800" }), reason: "key_lone_surrogate" },
   { data: JSON.stringify({ site: "big", pad: "x".repeat(3000) }), reason: "too_large" },
 ];
 
