@@ -89,7 +89,11 @@ export type DeadLetterReason =
   | "key_missing"
   | "key_not_string"
   | "key_empty"
-  | "key_too_long";
+  | "key_too_long"
+  /** The key holds U+0000: libSQL text ends there, so it would be stored (and merged) as its prefix. */
+  | "key_contains_nul"
+  /** The key is not well-formed UTF-16 (a lone surrogate): it has no exact UTF-8 form to store. */
+  | "key_lone_surrogate";
 
 /** Per-split progress reported by a source subtask. */
 export interface SplitMetrics {

@@ -7,6 +7,7 @@
 import { expect, test } from "bun:test";
 import { createClient } from "@libsql/client";
 import { ensureBinary } from "./support/binary.ts";
+import { allCounts } from "./support/counts.ts";
 import { openStream, publishRange, SPLITS, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { PvflowProcess, waitFor } from "./support/pvflow_process.ts";
@@ -102,7 +103,7 @@ test("bounded outage - memory stays flat through a thousand failed checkpoints, 
   publishing = false;
   await traffic;
   await sqld.restart();
-  await waitFor(async () => total((await pv.json("/counts")).body.counts) === published, 60_000, () => pv.log.slice(-3000));
+  await waitFor(async () => total(await allCounts(pv)) === published, 60_000, () => pv.log.slice(-3000));
   expect(await pv.kill("SIGTERM")).toBe(0);
   const db = createClient({ url: sqld.url });
   try {

@@ -12,6 +12,7 @@ import { committedCounts } from "./support/committed.ts";
 import { openStream, publishRange, SPLITS, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { PvflowProcess, waitFor } from "./support/pvflow_process.ts";
+import { allCounts } from "./support/counts.ts";
 
 const BAD: { data: Uint8Array | string; reason: string }[] = [
   { data: new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]), reason: "not_utf8" },
@@ -22,6 +23,8 @@ const BAD: { data: Uint8Array | string; reason: string }[] = [
   { data: '{"site":["a"]}', reason: "key_not_string" },
   { data: '{"site":""}', reason: "key_empty" },
   { data: JSON.stringify({ site: "k".repeat(1025) }), reason: "key_too_long" },
+  { data: JSON.stringify({ site: "a\u0000b" }), reason: "key_contains_nul" },
+  { data: JSON.stringify({ site: "x\ud800" }), reason: "key_lone_surrogate" },
   { data: JSON.stringify({ site: "big", pad: "x".repeat(3000) }), reason: "too_large" },
 ];
 
@@ -53,7 +56,7 @@ test("dead letters - each malformed event is dead-lettered exactly once, across 
       await pv.kill("SIGKILL");
     }
     await using pv = await PvflowProcess.start({ binary, env: { ...env, PVFLOW_CHECKPOINT_INTERVAL_MS: "200" } });
-    await waitFor(async () => total((await pv.json("/counts")).body.counts) >= total(expected), 30_000, () => pv.log);
+    await waitFor(async () => total(await allCounts(pv)) >= total(expected), 30_000, () => pv.log);
     await waitFor(async () => (await pv.json("/status")).body.records.deadLettered >= BAD.length, 5_000, () => pv.log);
     const status = (await pv.json("/status")).body;
     const byReason: Record<string, number> = {};

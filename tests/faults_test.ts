@@ -12,6 +12,7 @@ import { committedCounts } from "./support/committed.ts";
 import { openStream, publishRange, SPLITS, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { PvflowProcess, waitFor } from "./support/pvflow_process.ts";
+import { allCounts } from "./support/counts.ts";
 
 async function tempDir(): Promise<AsyncDisposable & { path: string }> {
   const path = await mkdtemp(join(tmpdir(), "pvflow-faults-"));
@@ -70,7 +71,7 @@ test("faults - NATS unreachable at startup is retried with a clear message, then
   const { nc, js } = await openStream(url);
   const expected = new Map<string, number>();
   await publishRange(js, 0, 2_000, expected);
-  await waitFor(async () => total((await pv.json("/counts")).body.counts) >= 2_000, 20_000, () => pv.log);
+  await waitFor(async () => total(await allCounts(pv)) >= 2_000, 20_000, () => pv.log);
   expect(await pv.kill("SIGTERM")).toBe(0);
   expect(await committedCounts(db)).toEqual(expected);
   await nc.close();
@@ -86,7 +87,7 @@ test("faults - a stream recreated under pvflow (positions beyond its end) is a F
   const env = { NATS_URL: nats.url, PVFLOW_SUBJECTS: SPLITS.join(","), PVFLOW_DB_URL: `file:${db}`, PVFLOW_CHECKPOINT_INTERVAL_MS: "200" };
   {
     await using pv = await PvflowProcess.start({ binary, env });
-    await waitFor(async () => total((await pv.json("/counts")).body.counts) >= 3_000, 20_000, () => pv.log);
+    await waitFor(async () => total(await allCounts(pv)) >= 3_000, 20_000, () => pv.log);
     expect(await pv.kill("SIGTERM")).toBe(0);
   }
   const before = await committedCounts(db);
@@ -114,7 +115,7 @@ test("faults - a stream recreated and refilled past the old positions is still d
   const env = { NATS_URL: nats.url, PVFLOW_SUBJECTS: SPLITS.join(","), PVFLOW_DB_URL: `file:${db}`, PVFLOW_CHECKPOINT_INTERVAL_MS: "200" };
   {
     await using pv = await PvflowProcess.start({ binary, env });
-    await waitFor(async () => total((await pv.json("/counts")).body.counts) >= 1_000, 20_000, () => pv.log);
+    await waitFor(async () => total(await allCounts(pv)) >= 1_000, 20_000, () => pv.log);
     expect(await pv.kill("SIGTERM")).toBe(0);
   }
   const before = await committedCounts(db);

@@ -13,6 +13,7 @@ import { committedCounts } from "./support/committed.ts";
 import { openStream, publishRange, SPLITS, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { PvflowProcess, waitFor } from "./support/pvflow_process.ts";
+import { allCounts } from "./support/counts.ts";
 
 /** A seeded PRNG so a failing run can be repeated with KILL9_SEED. */
 function mulberry32(seed: number): () => number {
@@ -83,7 +84,7 @@ test("exactly-once - a storm of SIGKILLs while publishing loses nothing and coun
     await publishing;
     await using last = await PvflowProcess.start({ binary, env });
     await last.waitReady();
-    await waitFor(async () => total((await last.json("/counts")).body.counts) >= N, 60_000, () => last.log);
+    await waitFor(async () => total(await allCounts(last)) >= N, 60_000, () => last.log);
     expect(await last.kill("SIGTERM")).toBe(0);
     const got = await committedCounts(db);
     expect(total(expected)).toBe(N);

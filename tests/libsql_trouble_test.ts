@@ -14,6 +14,7 @@ import { openStream, publishRange, SPLITS, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { PvflowProcess, waitFor } from "./support/pvflow_process.ts";
 import { Sqld } from "./support/sqld.ts";
+import { allCounts } from "./support/counts.ts";
 
 /** A trouble: how to cause it, how to end it, and what the failure reason says. */
 interface Trouble {
@@ -42,7 +43,7 @@ async function survive(makeTrouble: (dir: string) => Promise<Trouble & AsyncDisp
         PVFLOW_DB_URL: trouble.dbUrl, PVFLOW_CHECKPOINT_INTERVAL_MS: "200", PVFLOW_CHECKPOINT_TIMEOUT_MS: "3000",
       },
     });
-    await waitFor(async () => total((await pv.json("/counts")).body.counts) >= 5_000, 30_000, () => pv.log);
+    await waitFor(async () => total(await allCounts(pv)) >= 5_000, 30_000, () => pv.log);
     const before = await trouble.read();
     expect(total(before)).toBe(5_000);
 
@@ -56,7 +57,7 @@ async function survive(makeTrouble: (dir: string) => Promise<Trouble & AsyncDisp
     await waitFor(async () => (await pv.json("/status")).body.records.counted >= 10_000, 30_000, () => pv.log);
 
     await trouble.end();
-    await waitFor(async () => total((await pv.json("/counts")).body.counts) >= 10_000, 60_000, () => pv.log);
+    await waitFor(async () => total(await allCounts(pv)) >= 10_000, 60_000, () => pv.log);
     expect((await pv.json("/status")).body.checkpoints.consecutiveFailed).toBe(0);
     expect(await pv.kill("SIGTERM")).toBe(0);
     expect(await trouble.read()).toEqual(expected);
@@ -172,7 +173,7 @@ test.skipIf(!canMount)("libsql trouble - a read-only database stops startup with
     };
     {
       await using pv = await PvflowProcess.start({ binary, env });
-      await waitFor(async () => total((await pv.json("/counts")).body.counts) >= 3_000, 30_000, () => pv.log);
+      await waitFor(async () => total(await allCounts(pv)) >= 3_000, 30_000, () => pv.log);
       expect(await pv.kill("SIGTERM")).toBe(0);
     }
     expect(await sh("mount", "-o", "remount,bind,ro", mnt)).toBe(true);
@@ -186,7 +187,7 @@ test.skipIf(!canMount)("libsql trouble - a read-only database stops startup with
     expect(await sh("mount", "-o", "remount,bind,rw", mnt)).toBe(true);
     {
       await using pv = await PvflowProcess.start({ binary, env });
-      await waitFor(async () => total((await pv.json("/counts")).body.counts) >= 4_000, 30_000, () => pv.log);
+      await waitFor(async () => total(await allCounts(pv)) >= 4_000, 30_000, () => pv.log);
       expect(await pv.kill("SIGTERM")).toBe(0);
     }
     expect(await committedCounts(join(real, "pv.db"))).toEqual(expected);

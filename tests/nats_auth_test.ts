@@ -19,6 +19,7 @@ import { withTempDirAndBinary } from "./support/suite.ts";
 import { jwtSetup } from "./support/nats_jwt.ts";
 import { pipelineEnv, PvflowProcess, waitFor } from "./support/pvflow_process.ts";
 import { makeTlsCerts } from "./support/tls_certs.ts";
+import { allCounts } from "./support/counts.ts";
 
 let dir: string;
 let binary: string;
@@ -44,9 +45,9 @@ async function countsExactly(url: string, client: Partial<ConnectionOptions>, en
     const db = join(dir, `exact-${++runs}.db`);
     await using pv = await PvflowProcess.start({ binary, env: pipelineEnv(url, db, env) });
     await pv.waitReady();
-    await waitFor(async () => total((await pv.json("/counts")).body.counts) >= 3_000, 30_000, () => pv.log);
+    await waitFor(async () => total(await allCounts(pv)) >= 3_000, 30_000, () => pv.log);
     await publishRange(js, 3_000, 4_000, expected);
-    await waitFor(async () => total((await pv.json("/counts")).body.counts) >= 4_000, 30_000, () => pv.log);
+    await waitFor(async () => total(await allCounts(pv)) >= 4_000, 30_000, () => pv.log);
     const status = (await pv.json("/status")).body;
     expect(status.nats.connected).toBe(true);
     expect(status.restarts).toBe(0);

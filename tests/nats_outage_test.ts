@@ -11,6 +11,7 @@ import { committedCounts } from "./support/committed.ts";
 import { openStream, publishRange, SPLITS, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { PvflowProcess, waitFor } from "./support/pvflow_process.ts";
+import { allCounts } from "./support/counts.ts";
 
 test("nats outage - reported in readyz and status, then counts end exact after reconnect", async () => {
   const binary = await ensureBinary();
@@ -31,7 +32,7 @@ test("nats outage - reported in readyz and status, then counts end exact after r
     },
   });
   try {
-    await waitFor(async () => total((await pv.json("/counts")).body.counts) >= 20_000, 30_000, () => pv.log);
+    await waitFor(async () => total(await allCounts(pv)) >= 20_000, 30_000, () => pv.log);
     await nats.stop();
     await waitFor(async () => (await pv.json("/readyz")).status === 503, 15_000, () => pv.log);
     const status = (await pv.json("/status")).body;
@@ -40,7 +41,7 @@ test("nats outage - reported in readyz and status, then counts end exact after r
     const { nc, js } = await openStream(nats.url);
     await publishRange(js, 20_000, 40_000, expected);
     await nc.close();
-    await waitFor(async () => total((await pv.json("/counts")).body.counts) >= 40_000, 60_000, () => pv.log);
+    await waitFor(async () => total(await allCounts(pv)) >= 40_000, 60_000, () => pv.log);
     await waitFor(async () => (await pv.json("/readyz")).status === 200, 15_000, () => pv.log);
     expect(await pv.kill("SIGTERM")).toBe(0);
     expect(await committedCounts(db)).toEqual(expected);

@@ -8,6 +8,7 @@ import { openStream, publishRange, SPLITS, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { withTempDirAndBinary } from "./support/suite.ts";
 import { pipelineEnv, PvflowProcess, waitFor } from "./support/pvflow_process.ts";
+import { allCounts } from "./support/counts.ts";
 
 let dir: string;
 let binary: string;
@@ -29,10 +30,10 @@ test("pipeline - 2 sources x 2 counters commit exact counts over 4 splits", asyn
   const db = join(dir, "exact.db");
   await using pv = await PvflowProcess.start({ binary, env: env(nats, db) });
   await pv.waitReady();
-  await waitFor(async () => total((await pv.json("/counts")).body.counts) >= N, 30_000, () => pv.log);
+  await waitFor(async () => total(await allCounts(pv)) >= N, 30_000, () => pv.log);
   // Events published while running are counted too.
   await publishRange(js, N, N + 5_000, expected);
-  await waitFor(async () => total((await pv.json("/counts")).body.counts) >= N + 5_000, 30_000, () => pv.log);
+  await waitFor(async () => total(await allCounts(pv)) >= N + 5_000, 30_000, () => pv.log);
   const status = (await pv.json("/status")).body;
   expect(status.config.sourceParallelism).toBe(2);
   expect(status.config.parallelism).toBe(2);
@@ -68,7 +69,7 @@ test("pipeline - malformed events are dead-lettered with reason, split and seque
   const db = join(dir, "dlq.db");
   await using pv = await PvflowProcess.start({ binary, env: env(nats, db) });
   await pv.waitReady();
-  await waitFor(async () => total((await pv.json("/counts")).body.counts) >= 2_000 && dlq.length >= bad.length,
+  await waitFor(async () => total(await allCounts(pv)) >= 2_000 && dlq.length >= bad.length,
     30_000, () => pv.log);
   await waitFor(async () => (await pv.json("/status")).body.records.deadLettered === bad.length, 5_000, () => pv.log);
   const status = (await pv.json("/status")).body;
@@ -92,7 +93,7 @@ test("pipeline - a crashing count worker restarts the job from the latest checkp
     binary,
     env: env(nats, db, { PVFLOW_FAULT_COUNT_THROW_AT: "7000", PVFLOW_RESTART_BACKOFF_MS: "100" }),
   });
-  await waitFor(async () => total((await pv.json("/counts")).body.counts) >= 20_000, 30_000, () => pv.log);
+  await waitFor(async () => total(await allCounts(pv)) >= 20_000, 30_000, () => pv.log);
   const status = (await pv.json("/status")).body;
   expect(status.restarts).toBe(1);
   expect(status.state).toBe("RUNNING");

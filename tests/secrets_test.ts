@@ -19,6 +19,7 @@ import { withTempDirAndBinary } from "./support/suite.ts";
 import { jwtSetup } from "./support/nats_jwt.ts";
 import { pipelineEnv, PvflowProcess, waitFor } from "./support/pvflow_process.ts";
 import { Sqld } from "./support/sqld.ts";
+import { allCounts } from "./support/counts.ts";
 
 let dir: string;
 let binary: string;
@@ -124,7 +125,7 @@ describe("secrets - a working pvflow", () => {
       }),
     });
     const answers: string[] = [];
-    const counted = async () => total((await pv.json("/counts")).body.counts);
+    const counted = async () => total(await allCounts(pv));
     await pv.waitReady();
     await waitFor(async () => (await counted()) >= 1_000, 30_000, () => pv.log);
     const status = (await pv.json("/status")).body;
@@ -154,7 +155,7 @@ describe("secrets - a working pvflow", () => {
     await waitFor(async () => (await counted()) >= 4_000, 30_000, () => pv.log);
     answers.push(...await allAnswers(pv));
 
-    expect((await pv.json("/counts")).body.counts).toEqual(Object.fromEntries(expected));
+    expect(await allCounts(pv)).toEqual(expected);
     expect((await pv.json("/status")).body.restarts).toBeGreaterThanOrEqual(2);
     expect(await pv.kill("SIGTERM")).toBe(0);
     await nc.close();

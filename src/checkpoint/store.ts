@@ -17,6 +17,30 @@ import type { CheckpointData } from "./coordinator.ts";
 /** The id of the latest completed checkpoint (0: none). */
 const LATEST_ID = "SELECT coalesce(max(id), 0) FROM checkpoints";
 
+/**
+ * Rows whose key libSQL can read back exactly: a key with a NUL byte (accepted by versions before
+ * `key_contains_nul`) is bound faithfully but read back only up to the NUL, so it would restore
+ * — and show — as another key. Such rows are left out of every read.
+ */
+const FAITHFUL_KEY = "instr(CAST(key AS BLOB), x'00') = 0";
+
+/** Whether `key` can be stored and read back exactly (see the event parser's key checks). */
+export function isStorableKey(key: string): boolean {
+  return key.indexOf("\u0000") === -1 && key.isWellFormed();
+}
+
+/** What {@link CheckpointStore.readCounts} reads: a page in key order, or the top N. */
+export type CountsQuery = { limit: number; after?: string } | { top: number };
+
+/** Committed counts in order (key order for a page, count order for top N) and their checkpoint. */
+export interface CountsPage {
+  checkpointId: number;
+  keys: string[];
+  counts: number[];
+  /** For a page: the `after` of the next page, or null when this is the last one. */
+  next?: string | null;
+}
+
 /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
 
@@ -123,7 +147,7 @@ export class CheckpointStore {
     const [cp, pos, cnt] = await this.client.batch([
       LATEST_ID,
       { sql: "SELECT subject, seq, stream_created FROM positions WHERE stream = ?", args: [this.#stream] },
-      "SELECT key, count FROM counts",
+      `SELECT key, count FROM counts WHERE ${FAITHFUL_KEY}`,
     ], "read");
     const positions: SplitPositions = {};
     let streamCreated: string | undefined;
@@ -209,21 +233,38 @@ export class CheckpointStore {
     return Number(rs.rows[0][0]);
   }
 
-  /** Committed counts, all or the `top` largest, with the checkpoint they reflect. */
-  async readCounts(top?: number): Promise<{ checkpointId: number; counts: Record<string, number> }> {
+  /**
+   * One page of committed counts with the checkpoint it reflects, read in one transaction:
+   * `{ limit, after }` is keyset pagination in key order (UTF-8 byte order, SQLite's BINARY
+   * collation) starting after key `after`; `{ top }` is the `top` largest, by count then key.
+   */
+  async readCounts(query: CountsQuery): Promise<CountsPage> {
+    const paged = !("top" in query);
     const [cp, rs] = await this.client.batch([
       LATEST_ID,
-      top === undefined
-        ? "SELECT key, count FROM counts ORDER BY key"
-        : { sql: "SELECT key, count FROM counts ORDER BY count DESC, key LIMIT ?", args: [top] },
+      paged
+        ? {
+          // One row more than asked: whether there is a next page, without a second query.
+          sql: `SELECT key, count FROM counts WHERE key > ? AND ${FAITHFUL_KEY} ORDER BY key LIMIT ?`,
+          args: [query.after ?? "", query.limit + 1],
+        }
+        : { sql: `SELECT key, count FROM counts WHERE ${FAITHFUL_KEY} ORDER BY count DESC, key LIMIT ?`, args: [query.top] },
     ], "read");
-    const counts: Record<string, number> = {};
-    for (const r of rs.rows) counts[r[0] as string] = Number(r[1]);
-    return { checkpointId: Number(cp.rows[0][0]), counts };
+    const n = paged ? Math.min(rs.rows.length, query.limit) : rs.rows.length;
+    const page: CountsPage = { checkpointId: Number(cp.rows[0][0]), keys: new Array(n), counts: new Array(n) };
+    for (let i = 0; i < n; i++) {
+      page.keys[i] = rs.rows[i][0] as string;
+      page.counts[i] = Number(rs.rows[i][1]);
+    }
+    if (paged) page.next = rs.rows.length > n ? page.keys[n - 1] : null;
+    return page;
   }
 
   /** The committed count of one key, or undefined when never counted. */
   async readCount(key: string): Promise<{ count: number; checkpointId: number } | undefined> {
+    // Such a key is never stored (it is dead-lettered), and binding it would look up another
+    // key: libSQL turns a lone surrogate into U+FFFD.
+    if (!isStorableKey(key)) return undefined;
     const [cp, rs] = await this.client.batch([
       LATEST_ID,
       { sql: "SELECT count FROM counts WHERE key = ?", args: [key] },

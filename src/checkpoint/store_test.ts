@@ -121,17 +121,21 @@ describe("checkpoint store - file", () => {
     expect(cp.bytes).toBe(bytes);
   });
 
-  test("checkpoint store - readCounts returns all counts, or the top N by count then key", async () => {
+  test("checkpoint store - readCounts pages in key order, or returns the top N by count then key", async () => {
     const s = await open();
-    expect(await s.readCounts()).toEqual({ checkpointId: 0, counts: {} });
+    expect(await s.readCounts({ limit: 10 })).toEqual({ checkpointId: 0, keys: [], counts: [], next: null });
     await s.commit(data(4, {}, { b: 5, a: 5, c: 9, d: 1, e: 2 }));
-    const all = await s.readCounts();
-    expect(all.checkpointId).toBe(4);
-    expect(all.counts).toEqual({ a: 5, b: 5, c: 9, d: 1, e: 2 });
-    const top = await s.readCounts(3);
-    expect(top.checkpointId).toBe(4);
-    expect(Object.entries(top.counts)).toEqual([["c", 9], ["a", 5], ["b", 5]]);
-    expect(Object.keys((await s.readCounts(0)).counts)).toEqual([]);
+    const all = await s.readCounts({ limit: 10 });
+    expect(all).toEqual({ checkpointId: 4, keys: ["a", "b", "c", "d", "e"], counts: [5, 5, 9, 1, 2], next: null });
+    expect(await s.readCounts({ limit: 2 })).toEqual({ checkpointId: 4, keys: ["a", "b"], counts: [5, 5], next: "b" });
+    expect(await s.readCounts({ limit: 2, after: "b" })).toEqual({ checkpointId: 4, keys: ["c", "d"], counts: [9, 1], next: "d" });
+    expect(await s.readCounts({ limit: 2, after: "d" })).toEqual({ checkpointId: 4, keys: ["e"], counts: [2], next: null });
+    expect(await s.readCounts({ limit: 1, after: "e" })).toEqual({ checkpointId: 4, keys: [], counts: [], next: null });
+    // exactly a page left: the page says there is none after it
+    expect((await s.readCounts({ limit: 3, after: "b" })).next).toBeNull();
+    const top = await s.readCounts({ top: 3 });
+    expect(top).toEqual({ checkpointId: 4, keys: ["c", "a", "b"], counts: [9, 5, 5] });
+    expect((await s.readCounts({ top: 0 })).keys).toEqual([]);
   });
 
   test("checkpoint store - readCount of a present and an absent key", async () => {
@@ -218,7 +222,7 @@ describe("checkpoint store - remote", () => {
     expect(got.positions).toEqual({ "pv.0": 3, "pv.1": 6 });
     expect(got.counts).toEqual({ ...counts, k1: 42 });
     expect(await s.readCount("k1")).toEqual({ count: 42, checkpointId: 3 });
-    expect(Object.entries((await s.readCounts(2)).counts)).toEqual([["k699", 699], ["k698", 698]]);
+    expect((await s.readCounts({ top: 2 })).keys).toEqual(["k699", "k698"]);
 
     // a duplicate id fails the first statement: nothing of it reaches the server
     await expect(s.commit(data(3, { "pv.0": 9 }, { k1: 0, fresh: 1 }))).rejects.toThrow();

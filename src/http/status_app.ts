@@ -5,7 +5,7 @@
  * Errors are JSON with the right status code, never a stack trace.
  */
 import { Hono, type Context } from "hono";
-import type { CheckpointStore } from "../checkpoint/store.ts";
+import type { CheckpointStore, CountsPage, CountsQuery } from "../checkpoint/store.ts";
 import type { DeadLetterReason } from "../types.ts";
 import { bearerMatches } from "./auth.ts";
 import { jobStatus, type JobView } from "./job_status.ts";
@@ -22,12 +22,17 @@ export interface StatusAppDeps {
   dashboardHtml?: string;
 }
 
-/** Largest `top` accepted by `/counts`. */
-export const MAX_TOP = 100_000;
+/** Largest `top` accepted by `/counts` (every answer is built on the main thread: keep it bounded). */
+export const MAX_TOP = 10_000;
+
+/** Keys per `/counts` page when `limit` is not given, and the largest `limit`. */
+export const DEFAULT_LIMIT = 1000;
+export const MAX_LIMIT = 10_000;
 
 /** Every dead-letter reason (a record, so the compiler checks it is complete): each series exists at 0. */
 const DEAD_LETTER_REASONS = Object.keys({
   too_large: 0, not_utf8: 0, not_json: 0, not_object: 0, key_missing: 0, key_not_string: 0, key_empty: 0, key_too_long: 0,
+  key_contains_nul: 0, key_lone_surrogate: 0,
 } satisfies Record<DeadLetterReason, 0>) as DeadLetterReason[];
 
 const jsonError = (c: Context, status: 400 | 401 | 404 | 405 | 429 | 500 | 503, error: string, extra = {}) =>
@@ -107,16 +112,26 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
   });
 
   app.get("/counts", async (c) => {
-    const raw = c.req.query("top");
-    let top: number | undefined;
-    if (raw !== undefined) {
-      top = /^\d+$/.test(raw) ? Number(raw) : NaN;
-      if (!(top >= 1 && top <= MAX_TOP)) return jsonError(c, 400, `top must be an integer from 1 to ${MAX_TOP}, got ${JSON.stringify(raw)}`);
+    const { top, limit, after } = c.req.query();
+    let query: CountsQuery;
+    if (top !== undefined) {
+      if (limit !== undefined || after !== undefined) return jsonError(c, 400, "top cannot be combined with limit or after");
+      const n = /^\d+$/.test(top) ? Number(top) : NaN;
+      if (!(n >= 1 && n <= MAX_TOP)) return jsonError(c, 400, `top must be an integer from 1 to ${MAX_TOP}, got ${JSON.stringify(top)}`);
+      query = { top: n };
+    } else {
+      const n = limit === undefined ? DEFAULT_LIMIT : /^\d+$/.test(limit) ? Number(limit) : NaN;
+      if (!(n >= 1 && n <= MAX_LIMIT)) return jsonError(c, 400, `limit must be an integer from 1 to ${MAX_LIMIT}, got ${JSON.stringify(limit)}`);
+      query = { limit: n, after };
     }
-    return c.json(await store.readCounts(top));
+    c.header("Content-Type", "application/json");
+    return c.body(countsJson(await store.readCounts(query)));
   });
 
   app.get("/counts/:key", async (c) => {
+    // Hono passes a segment with a malformed %-escape through undecoded: never let "%E0" alias the key "%E0".
+    const raw = new URL(c.req.url).pathname.slice("/counts/".length);
+    if (!wellEscaped(raw)) return jsonError(c, 400, `the key in the path must be percent-encoded UTF-8, got ${JSON.stringify(raw)}`);
     const key = c.req.param("key");
     const r = await store.readCount(key);
     if (!r) return jsonError(c, 404, `key ${JSON.stringify(key)} has no committed count`, { key });
@@ -146,6 +161,29 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
     return jsonError(c, 500, "internal error");
   });
   return app;
+}
+
+/**
+ * `{"checkpointId": n, "counts": {...}[, "next": key | null]}`, written directly in the page's
+ * order: no object is built, so a key like `__proto__` is just another key.
+ */
+function countsJson(page: CountsPage): string {
+  const { keys, counts } = page;
+  const parts = new Array<string>(keys.length);
+  for (let i = 0; i < keys.length; i++) parts[i] = `${JSON.stringify(keys[i])}:${counts[i]}`;
+  const next = page.next === undefined ? "" : `,"next":${JSON.stringify(page.next)}`;
+  return `{"checkpointId":${page.checkpointId},"counts":{${parts.join(",")}}${next}}`;
+}
+
+/** Whether every `%` in a URL path segment starts an escape that decodes (as UTF-8). */
+function wellEscaped(segment: string): boolean {
+  if (!segment.includes("%")) return true;
+  try {
+    decodeURIComponent(segment);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The Prometheus exposition of the job's metrics. */

@@ -16,7 +16,7 @@ import { CheckpointStore } from "../checkpoint/store.ts";
 import { loadConfig } from "../config.ts";
 import { Job, type JobState } from "../job.ts";
 import type { SplitPositions, TaskMetrics } from "../types.ts";
-import { createStatusApp, MAX_TOP } from "./status_app.ts";
+import { createStatusApp, DEFAULT_LIMIT, MAX_LIMIT, MAX_TOP } from "./status_app.ts";
 
 const SPLITS = ["pv.0", "pv.1", "pv.2", "pv.3"];
 const ADMIN = "adm1n-T0ken-for-tests";
@@ -451,11 +451,45 @@ describe("status app - POST /checkpoints and auth", () => {
 describe("status app - /counts", () => {
   test("status app - /counts is the committed view with the checkpoint id", async () => {
     const f = await fixture();
-    expect((await f.get("/counts")).body).toEqual({ checkpointId: 0, counts: {} });
+    expect((await f.get("/counts")).body).toEqual({ checkpointId: 0, counts: {}, next: null });
     await busyJob(f);
     const r = await f.get("/counts");
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ checkpointId: 3, counts: { a: 6, b: 5, "c/d": 1, "x y": 2 } });
+    expect(r.res.headers.get("content-type")).toContain("application/json");
+    expect(r.body).toEqual({ checkpointId: 3, counts: { a: 6, b: 5, "c/d": 1, "x y": 2 }, next: null });
+  });
+
+  test("status app - /counts?limit=N&after=<key> pages through every key in key order", async () => {
+    const f = await fixture();
+    await busyJob(f);
+    const p1 = await f.get("/counts?limit=3");
+    expect(p1.body).toEqual({ checkpointId: 3, counts: { a: 6, b: 5, "c/d": 1 }, next: "c/d" });
+    const p2 = await f.get(`/counts?limit=3&after=${encodeURIComponent(p1.body.next)}`);
+    expect(p2.body).toEqual({ checkpointId: 3, counts: { "x y": 2 }, next: null });
+    expect((await f.get("/counts?limit=1&after=x%20y")).body).toEqual({ checkpointId: 3, counts: {}, next: null });
+    // more keys than the default page: the first page holds DEFAULT_LIMIT of them, in key order
+    const many: Record<string, number> = {};
+    for (let i = 0; i < DEFAULT_LIMIT + 5; i++) many[`k${String(i).padStart(5, "0")}`] = i + 1;
+    await checkpoint(f, {}, many);
+    const first = await f.get("/counts");
+    expect(Object.keys(first.body.counts).length).toBe(DEFAULT_LIMIT);
+    expect(first.body.next).toBe(`k${String(DEFAULT_LIMIT - 3 - 1).padStart(5, "0")}`); // a, b, c/d, then k…
+    const rest = await f.get(`/counts?limit=${MAX_LIMIT}&after=${encodeURIComponent(first.body.next)}`);
+    expect(Object.keys(rest.body.counts).length).toBe(4 + DEFAULT_LIMIT + 5 - DEFAULT_LIMIT);
+    expect(rest.body.next).toBeNull();
+    expect({ ...first.body.counts, ...rest.body.counts }).toEqual({ a: 6, b: 5, "c/d": 1, "x y": 2, ...many });
+  });
+
+  test("status app - a bad limit, or top with limit or after, is a 400 JSON error", async () => {
+    const f = await fixture();
+    for (const limit of ["0", "-1", "abc", "1.5", "", String(MAX_LIMIT + 1)]) {
+      const r = await f.get(`/counts?limit=${encodeURIComponent(limit)}`);
+      expect(r.status, limit).toBe(400);
+      expect(r.body.error).toBe(`limit must be an integer from 1 to ${MAX_LIMIT}, got ${JSON.stringify(limit)}`);
+    }
+    for (const q of ["top=1&limit=1", "top=1&after=a"]) {
+      expect(await f.get(`/counts?${q}`)).toMatchObject({ status: 400, body: { error: "top cannot be combined with limit or after" } });
+    }
   });
 
   test("status app - /counts?top=N answers the N largest", async () => {
@@ -486,6 +520,17 @@ describe("status app - /counts", () => {
     expect((await f.get("/counts/x%20y")).body).toEqual({ key: "x y", count: 2, checkpointId: 3 });
     await checkpoint(f, {}, { "ü%ñ?#": 4 }); // completes checkpoint 4, the one in flight
     expect((await f.get(`/counts/${encodeURIComponent("ü%ñ?#")}`)).body).toEqual({ key: "ü%ñ?#", count: 4, checkpointId: 4 });
+  });
+
+  test("status app - /counts/<key> with a malformed %-escape is a 400, never another key's count", async () => {
+    const f = await fixture();
+    await checkpoint(f, {}, { "%E0": 7, "a%2": 8 });
+    for (const raw of ["%E0", "a%2", "%ED%A0%80", "%ZZ"]) {
+      const r = await f.get(`/counts/${raw}`);
+      expect(r.status, raw).toBe(400);
+      expect(r.body.error).toBe(`the key in the path must be percent-encoded UTF-8, got ${JSON.stringify(raw)}`);
+    }
+    expect((await f.get("/counts/%25E0")).body).toEqual({ key: "%E0", count: 7, checkpointId: 1 });
   });
 
   test("status app - /counts/<key> of an unknown key is a 404 JSON error", async () => {

@@ -1,7 +1,8 @@
 /**
  * @module
  * Turns one event payload into its key, or into the reason it is dead-lettered. Each payload is
- * decoded and parsed exactly once.
+ * decoded and parsed exactly once; a key is accepted only if the checkpoint store can hold it
+ * exactly (no NUL, well-formed UTF-16, at most 1 KiB of UTF-8).
  */
 import type { DeadLetterReason } from "../types.ts";
 
@@ -35,5 +36,11 @@ export function parseEvent(data: Uint8Array, keyField: string, maxEventBytes: nu
   if (typeof key !== "string") return { reason: "key_not_string" };
   if (key.length === 0) return { reason: "key_empty" };
   if (key.length > MAX_KEY_BYTES / 3 && encoder.encode(key).length > MAX_KEY_BYTES) return { reason: "key_too_long" };
+  // Keys the store cannot hold exactly (both only reachable through JSON escapes, \u0000 and
+  // \ud800): libSQL binds text as UTF-8 and reads it back up to the first NUL, and a lone
+  // surrogate becomes U+FFFD — two different keys would share one row. Both checks are a scan
+  // of the key only (and a flag test for one-byte strings).
+  if (key.indexOf("\u0000") !== -1) return { reason: "key_contains_nul" };
+  if (!key.isWellFormed()) return { reason: "key_lone_surrogate" };
   return { key };
 }
