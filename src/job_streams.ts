@@ -28,6 +28,8 @@ export class ConfigRefusedError extends FatalJobError {
 }
 
 const CACHE_MS = 1000;
+/** Names the split reader gives its consumers (src/source/split_reader.ts). */
+const LEFTOVER_CONSUMER = /^pvf\d+_[0-9a-f]{6}$/;
 
 /** Stream creation and cached stream facts for one job. */
 export class StreamAdmin {
@@ -56,6 +58,7 @@ export class StreamAdmin {
       this.#log(`created stream ${stream} (${info.config.subjects?.join(", ")})`);
     }
     checkSplitsInStream(this.#config, info.config.subjects);
+    await this.#deleteLeftoverConsumers(jsm);
     if (createStream) {
       const captured = await jsm.streams.find(dlqSubject).catch(() => undefined);
       if (!captured) {
@@ -66,6 +69,25 @@ export class StreamAdmin {
     }
     this.#info = { at: Date.now(), info };
     return info;
+  }
+
+  /**
+   * Deletes the split consumers a killed process (or a torn-down attempt) left behind: they would
+   * linger until their inactivity threshold, and nats-server slows under many filtered consumers.
+   * Only names of the split reader's form (`pvf<subtask>_<6 hex>`) are touched. One database has
+   * one writer (fencing), so another live pvflow on this stream is a misconfiguration; if it
+   * exists anyway its readers recreate the consumers in place.
+   */
+  async #deleteLeftoverConsumers(jsm: Awaited<ReturnType<typeof jetstreamManager>>): Promise<void> {
+    const { stream } = this.#config;
+    const names: string[] = [];
+    try {
+      for await (const ci of jsm.consumers.list(stream)) if (LEFTOVER_CONSUMER.test(ci.name)) names.push(ci.name);
+    } catch {
+      return; // best effort: they expire by themselves
+    }
+    await Promise.all(names.map((n) => jsm.consumers.delete(stream, n).catch(() => {})));
+    if (names.length > 0) this.#log(`deleted ${names.length} consumers left behind by an earlier run`);
   }
 
   /** The stream's info, cached for a second; the last known one while `nc` is undefined (no NATS). */
