@@ -14,6 +14,7 @@ import { CheckpointCoordinator, type CheckpointRecord } from "./checkpoint/coord
 import type { Committer } from "./checkpoint/commit_worker.ts";
 import { isFenced, type CheckpointStore, type RestoredCheckpoint } from "./checkpoint/store.ts";
 import { connectNats } from "./nats/connect.ts";
+import { scanDeadLetters } from "./dead_letter_scan.ts";
 import type { CountTaskInit } from "./operators/count_task.ts";
 import { BarrierCell } from "./runtime/barrier_cell.ts";
 import { partitionByKeyGroup } from "./runtime/key_group.ts";
@@ -253,7 +254,9 @@ export class Job {
     this.committed = { checkpointId: restored.checkpointId, positions: restored.positions };
     this.#nextCheckpointId = Math.max(this.#nextCheckpointId, restored.checkpointId + 1);
     checkPositions(this.config, restored, info);
-    const attempt = this.#spawn(restored, info.created);
+    const deadLettered = await this.#scanDeadLetters(nc, restored);
+    if (this.#stopRequested) return;
+    const attempt = this.#spawn(restored, info.created, deadLettered);
     this.#attempt = attempt;
     await Promise.race([attempt.failed, this.#allReady(attempt)]);
     if (this.#stopRequested) return;
@@ -289,6 +292,24 @@ export class Job {
         delay = Math.min(delay * 2, 5000);
       }
     }
+  }
+
+  /**
+   * The dead letters already stored for the events this attempt replays (see
+   * {@link scanDeadLetters}): the sources skip them, whatever the DLQ stream's duplicate window.
+   * A failed scan fails the attempt (restarted) rather than risk storing dead letters twice.
+   */
+  async #scanDeadLetters(nc: NatsConnection, restored: RestoredCheckpoint): Promise<Record<string, number[]>> {
+    const since = restored.checkpointId > 0
+      ? (await this.#store.getCheckpoint(restored.checkpointId).catch(() => undefined))?.triggerTime
+      : undefined;
+    const found = await scanDeadLetters(nc, {
+      stream: this.config.stream, dlqSubject: this.config.dlqSubject, positions: restored.positions,
+      splits: this.config.subjects, sinceMs: since,
+    }).catch((err: Error) => { throw new Error(`reading the stored dead letters: ${err.message}`); });
+    const n = Object.values(found).reduce((a, seqs) => a + seqs.length, 0);
+    if (n > 0) this.#log(`${n} dead letters of the replayed events are already stored; they are not published again`);
+    return found;
   }
 
   /** The management connection; waits (RESTORING, with the reason) while NATS is unreachable. */
@@ -331,7 +352,7 @@ export class Job {
     }
   }
 
-  #spawn(restored: RestoredCheckpoint, streamCreated: string): Attempt {
+  #spawn(restored: RestoredCheckpoint, streamCreated: string, deadLettered: Record<string, number[]>): Attempt {
     const c = this.config;
     const injectFault = this.metrics.attempts < c.faultAttempts;
     this.metrics.beginAttempt();
@@ -439,7 +460,7 @@ export class Job {
       const outputs = links[s].map((ch) => ch.port1);
       const splits = c.subjects
         .filter((_, i) => i % c.sourceParallelism === s)
-        .map((subject) => ({ subject, position: restored.positions[subject] ?? 0 }));
+        .map((subject) => ({ subject, position: restored.positions[subject] ?? 0, deadLettered: deadLettered[subject] ?? [] }));
       spawn("source", s, {
         role: "source",
         subtask: s,

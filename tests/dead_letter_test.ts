@@ -1,6 +1,6 @@
 /**
  * Malformed events: every reason is dead-lettered with its headers and original payload, the
- * good events are counted exactly, and a crash + replay dead-letters nothing twice.
+ * good events are counted exactly, and a crash + replay dead-letters nothing twice (nor counts it twice).
  */
 import { expect, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -52,21 +52,24 @@ test("dead letters - each malformed event is dead-lettered exactly once, across 
     {
       await using pv = await PvflowProcess.start({ binary, env: { ...env, PVFLOW_CHECKPOINT_INTERVAL_MS: "600000" } });
       await waitFor(async () => (await dlqCount()) >= BAD.length, 30_000, () => pv.log);
-      expect((await pv.json("/status")).body.checkpoints.latestCommittedId).toBe(0);
+      await waitFor(async () => (await pv.json("/status")).body.records.deadLettered >= BAD.length, 5_000, () => pv.log);
+      const status = (await pv.json("/status")).body;
+      expect(status.checkpoints.latestCommittedId).toBe(0);
+      const byReason: Record<string, number> = {};
+      for (const b of BAD) byReason[b.reason] = (byReason[b.reason] ?? 0) + 1;
+      expect(status.records.deadLetteredByReason).toEqual(byReason);
+      const metrics = await (await fetch(pv.url + "/metrics")).text();
+      expect(metrics).toContain('pvflow_dead_lettered_total{reason="not_utf8"} 1');
       await pv.kill("SIGKILL");
     }
     await using pv = await PvflowProcess.start({ binary, env: { ...env, PVFLOW_CHECKPOINT_INTERVAL_MS: "200" } });
     await waitFor(async () => total(await allCounts(pv)) >= total(expected), 30_000, () => pv.log);
-    await waitFor(async () => (await pv.json("/status")).body.records.deadLettered >= BAD.length, 5_000, () => pv.log);
-    const status = (await pv.json("/status")).body;
-    const byReason: Record<string, number> = {};
-    for (const b of BAD) byReason[b.reason] = (byReason[b.reason] ?? 0) + 1;
-    expect(status.records.deadLetteredByReason).toEqual(byReason);
-    const metrics = await (await fetch(pv.url + "/metrics")).text();
-    expect(metrics).toContain('pvflow_dead_lettered_total{reason="not_utf8"} 1');
+    await Bun.sleep(600); // past a metrics report
+    // The replay found every dead letter already stored (read back on restore): none published again.
+    expect((await pv.json("/status")).body.records.deadLettered).toBe(0);
     expect(await pv.kill("SIGTERM")).toBe(0);
 
-    expect(await dlqCount()).toBe(BAD.length); // deduplicated by Nats-Msg-Id across the replay
+    expect(await dlqCount()).toBe(BAD.length); // not stored again by the replay
     await jsm.consumers.add("PV_DLQ", { name: "check", ack_policy: AckPolicy.None });
     const consumer = await jetstream(nc).consumers.get("PV_DLQ", "check");
     const letters = [];

@@ -25,8 +25,11 @@ export interface SourceTaskInit {
   subtask: number;
   nats: NatsSettings;
   stream: string;
-  /** Each split with the stream sequence of the last event already counted. */
-  splits: { subject: string; position: number }[];
+  /**
+   * Each split with the stream sequence of the last event already counted, and the sequences
+   * after it whose dead letters are already stored (found by `scanDeadLetters`): not published again.
+   */
+  splits: { subject: string; position: number; deadLettered: number[] }[];
   outputs: MessagePort[];
   credits: number;
   batchSize: number;
@@ -62,6 +65,8 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   }));
   const log = (line: string) => post({ kind: "log", role: "source", subtask, line: `source ${subtask}: ${line}` });
   const deadLettered: Partial<Record<DeadLetterReason, number>> = {};
+  // Per split, looked up only for a malformed event (never on the path of a well-formed one).
+  const alreadyStored = new Map(init.splits.map((s) => [s.subject, new Set(s.deadLettered)]));
   let recordsIn = 0;
   let recordsOut = 0;
   let stopped = false;
@@ -83,13 +88,16 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   };
 
   // Dead letters go through JetStream when a stream captures the subject: stored, acknowledged,
-  // and deduplicated by `Nats-Msg-Id` = stream:sequence, so a replay after a failure does not
-  // dead-letter an event twice. A checkpoint is acknowledged only once its dead letters are
+  // and never stored twice by a replay after a failure: those already stored are skipped (see
+  // `alreadyStored`), and `Nats-Msg-Id` = stream:sequence catches a publish whose outcome was lost. A checkpoint is acknowledged only once its dead letters are
   // stored. Without such a stream they can only be published fire-and-forget.
   const dlqStored = await jsm.streams.find(init.dlqSubject).then(() => true, () => false);
   const dlqInFlight = new Set<Promise<unknown>>();
   let dlqFailed = false;
   const deadLetter = (split: SplitState, m: JsMsg, reason: DeadLetterReason) => {
+    // Stored before the failure that replays it: `Nats-Msg-Id` would catch it only within the
+    // DLQ stream's duplicate window, this whatever the time passed.
+    if (alreadyStored.get(split.subject)?.has(m.seq)) return;
     const h = headers();
     h.set("Pvflow-Reason", reason);
     h.set("Pvflow-Stream", stream);
