@@ -5,8 +5,8 @@
  * back, counting resumes with exact counts.
  */
 import { expect, test } from "bun:test";
-import { createClient } from "@libsql/client";
 import { ensureBinary } from "./support/binary.ts";
+import { committedCountsAt } from "./support/committed.ts";
 import { allCounts } from "./support/counts.ts";
 import { openStream, publishRange, SPLITS, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
@@ -50,7 +50,7 @@ async function rssMb(pid: number): Promise<number> {
   return Number(m[1]) / 1024;
 }
 
-test("bounded outage - memory stays flat through a thousand failed checkpoints, counts exact afterwards", async () => {
+test("bounded outage - a thousand failed checkpoints: counting goes on, no gross memory growth, counts exact afterwards", async () => {
   const binary = await ensureBinary();
   await using nats = await NatsServer.start();
   await using sqld = await Sqld.start();
@@ -105,12 +105,6 @@ test("bounded outage - memory stays flat through a thousand failed checkpoints, 
   await sqld.restart();
   await waitFor(async () => total(await allCounts(pv)) === published, 60_000, () => pv.log.slice(-3000));
   expect(await pv.kill("SIGTERM")).toBe(0);
-  const db = createClient({ url: sqld.url });
-  try {
-    const rs = await db.execute("SELECT key, count FROM counts");
-    expect(new Map(rs.rows.map((r) => [r[0] as string, Number(r[1])]))).toEqual(expected);
-  } finally {
-    db.close();
-  }
+  expect(await committedCountsAt(sqld.url)).toEqual(expected);
   await nc.close();
 }, 600_000);
