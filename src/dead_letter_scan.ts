@@ -59,11 +59,11 @@ export async function scanDeadLetters(
         pending = m.info.pending;
         if (m.seq >= lastSeq) done = true;
         const h = m.headers;
-        if (!h || h.get("Pvflow-Stream") !== o.stream) continue;
-        const split = h.get("Pvflow-Split");
-        const seq = Number(h.get("Pvflow-Stream-Seq"));
-        if (!splits.has(split) || !(seq > (o.positions[split] ?? 0))) continue;
-        (found[split] ??= []).push(seq);
+        const split = h?.get("Pvflow-Stream") === o.stream ? h.get("Pvflow-Split") : "";
+        const seq = Number(h?.get("Pvflow-Stream-Seq"));
+        if (splits.has(split) && seq > (o.positions[split] ?? 0)) (found[split] ??= []).push(seq);
+        // Leave the fetch at once: it would otherwise wait out `expires` for a full batch.
+        if (done || pending === 0) break;
       }
       if (done) break;
       if (got === 0) throw new Error(`dead-letter scan of stream ${dlqStream}: no message delivered, ${pending} expected`);

@@ -34,6 +34,8 @@ export type JobState = "CREATED" | "RESTORING" | "RUNNING" | "RESTARTING" | "STO
  */
 const DEFAULT_WORKER_URL = new URL("./runtime/task_worker.ts", import.meta.url);
 const METRICS_INTERVAL_MS = 500;
+/** How long a teardown waits for the final metrics of the tasks still alive. */
+const FINAL_METRICS_WAIT_MS = 200;
 const FLUSH_INTERVAL_MS = 20;
 const READY_TIMEOUT_MS = 30_000;
 /** Idle heartbeat of the sources' pull requests: a consumer's dead server is noticed in ~2 of them. */
@@ -47,6 +49,8 @@ interface Task {
   subtask: number;
   worker: Worker;
   ready?: boolean;
+  /** Crashed or exited: answers nothing more. */
+  gone?: boolean;
 }
 
 /** One run of the graph, from spawn to teardown. */
@@ -430,8 +434,14 @@ export class Job {
       const t: Task = { role, subtask, worker };
       tasks.push(t);
       worker.onmessage = (e: MessageEvent<TaskReport>) => onReport(t, e.data);
-      worker.addEventListener("error", (e) => attempt.fail(`${role} subtask ${subtask} crashed: ${(e as ErrorEvent).message}`));
-      worker.addEventListener("close", () => attempt.fail(`${role} subtask ${subtask} exited`));
+      worker.addEventListener("error", (e) => {
+        t.gone = true;
+        attempt.fail(`${role} subtask ${subtask} crashed: ${(e as ErrorEvent).message}`);
+      });
+      worker.addEventListener("close", () => {
+        t.gone = true;
+        attempt.fail(`${role} subtask ${subtask} exited`);
+      });
       worker.postMessage(init, transfer);
     };
     // With a commit thread, count subtasks stage their snapshots there directly.
@@ -509,11 +519,34 @@ export class Job {
     a.coordinator.stop();
     await a.coordinator.settle(); // a commit in flight lands (or fails) before anyone restores
     this.#pastHistory = [...a.coordinator.history, ...this.#pastHistory].slice(0, 100);
+    await this.#finalMetrics(a.tasks);
     for (const t of a.tasks) {
       t.worker.onmessage = null;
       t.worker.terminate();
     }
     this.metrics.endAttempt();
+  }
+
+  /**
+   * Cancels every task still alive and waits briefly for its final metrics: the totals carried
+   * into the next attempt then include what was done since the last periodic report (say, dead
+   * letters stored just before a crash, which the replay skips and so never reports again).
+   */
+  async #finalMetrics(tasks: Task[]): Promise<void> {
+    const waiting = new Set(tasks.filter((t) => !t.gone));
+    if (waiting.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, FINAL_METRICS_WAIT_MS);
+      for (const t of waiting) {
+        t.worker.onmessage = (e: MessageEvent<TaskReport>) => {
+          if (e.data.kind !== "metrics") return; // the attempt is over: only its numbers matter
+          this.metrics.update(e.data as TaskMetrics);
+          waiting.delete(t);
+          if (waiting.size === 0) { clearTimeout(timer); resolve(); }
+        };
+        post(t, { kind: "cancel" });
+      }
+    });
   }
 
   #setState(state: JobState, reason?: string): void {

@@ -135,4 +135,6 @@ export type TaskReport =
 export type TaskControl =
   | { kind: "trigger"; barrier: Barrier }
   | { kind: "complete"; checkpointId: number }
-  | { kind: "abort"; checkpointId: number };
+  | { kind: "abort"; checkpointId: number }
+  /** The attempt is over: stop processing and report the final metrics (then be terminated). */
+  | { kind: "cancel" };

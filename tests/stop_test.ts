@@ -5,22 +5,12 @@
  * PVFLOW_SHUTDOWN_TIMEOUT_MS bounds the whole stop (exit 1 with a log line).
  */
 import { expect, test } from "bun:test";
-import { createClient } from "@libsql/client";
 import { ensureBinary } from "./support/binary.ts";
+import { committedCountsAt } from "./support/committed.ts";
 import { openStream, publishRange, SPLITS, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { PvflowProcess, waitFor } from "./support/pvflow_process.ts";
 import { Sqld } from "./support/sqld.ts";
-
-async function sqldCounts(url: string): Promise<Map<string, number>> {
-  const db = createClient({ url });
-  try {
-    const rs = await db.execute("SELECT key, count FROM counts");
-    return new Map(rs.rows.map((r) => [r[0] as string, Number(r[1])]));
-  } finally {
-    db.close();
-  }
-}
 
 /** pvflow on sqld with 5,000 events committed; then sqld is frozen and a checkpoint hangs in its commit. */
 async function hungCommit(extraEnv: Record<string, string> = {}) {
@@ -71,7 +61,7 @@ test("stop - SIGTERM while a checkpoint is in flight: the final checkpoint follo
   await Bun.sleep(500); // the stop is under way, the commit still hangs
   t.resume();
   expect(await t.pv.proc.exited).toBe(0);
-  expect(await sqldCounts(t.sqld.url)).toEqual(t.expected); // every event read was committed
+  expect(await committedCountsAt(t.sqld.url)).toEqual(t.expected); // every event read was committed
   expect(t.pv.log).toContain(`checkpoint ${t.inFlight} is in flight; the final checkpoint follows it`);
   const final = /final checkpoint (\d+) completed/.exec(t.pv.log);
   expect(Number(final?.[1])).toBeGreaterThan(t.inFlight);
@@ -89,5 +79,5 @@ test("stop - PVFLOW_SHUTDOWN_TIMEOUT_MS bounds the whole stop when a commit neve
   expect(t.pv.log).toContain("stop did not finish within PVFLOW_SHUTDOWN_TIMEOUT_MS (2000 ms): exiting now");
   // the committed state is the last completed checkpoint's, intact
   t.resume();
-  expect(total(await sqldCounts(t.sqld.url))).toBe(5_000);
+  expect(total(await committedCountsAt(t.sqld.url))).toBe(5_000);
 }, 120_000);

@@ -29,6 +29,7 @@ export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void)
   const counter = new KeyedCounter();
   counter.restore(init.restored);
   let recordsIn = 0;
+  let cancelled = false;
   const reportMetrics = () =>
     post({ kind: "metrics", role: "count", subtask, recordsIn, recordsOut: recordsIn, deadLettered: {}, keys: counter.size });
 
@@ -64,6 +65,7 @@ export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void)
   });
   init.inputs.forEach((port, c) => {
     inputs.push(new InputChannel(port, (el) => {
+      if (cancelled) return;
       if (el.kind === "records") handler.onRecords(c, el.keys);
       else if (el.kind === "barrier") handler.onBarrier(c, el.barrier);
       else handler.onEndOfInput(c);
@@ -77,6 +79,9 @@ export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void)
     else if (control.kind === "abort") {
       handler.abortCheckpoint(control.checkpointId);
       counter.notifyCheckpointAborted(control.checkpointId); // its keys go back to "changed"
+    } else if (control.kind === "cancel") {
+      cancelled = true; // counts nothing more, so the report below is final
+      reportMetrics();
     }
   };
 }

@@ -194,6 +194,10 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
 
   return (control) => {
     if (control.kind === "trigger") takeBarrier();
+    else if (control.kind === "cancel") {
+      stopped = true; // reads nothing more, so the report below is final
+      reportMetrics();
+    }
   };
 }
 

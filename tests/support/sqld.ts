@@ -77,6 +77,20 @@ export class Sqld implements AsyncDisposable {
     return this;
   }
 
+  /**
+   * Serves the database on another port for the length of `fn` (after {@link stop}): reads what
+   * is stored while clients of {@link url} still find the server gone.
+   */
+  async peek<T>(fn: (url: string) => Promise<T>): Promise<T> {
+    await this.stop();
+    const { proc, port } = await launch(this.dir, 0, 10000, this.#authJwtKey);
+    try {
+      return await fn(`http://127.0.0.1:${port}`);
+    } finally {
+      await stopProcess(proc);
+    }
+  }
+
   /** Sends SIGTERM and waits for exit; sends SIGKILL if it has not exited after 5s. */
   stop(): Promise<void> {
     return stopProcess(this.#proc);
