@@ -78,6 +78,8 @@ export class Job {
   natsConnected = false;
   /** The latest completed checkpoint's id and positions. */
   committed: { checkpointId: number; positions: SplitPositions } = { checkpointId: 0, positions: {} };
+  /** The latest checkpoint this process completed (kept when the history has moved past it). */
+  latestCompleted: CheckpointRecord | undefined;
   /** Splits with events waiting whose position has not moved for several intervals. */
   readonly stalls: StallWatch;
 
@@ -404,6 +406,7 @@ export class Job {
         notifyAbort: (id) => { for (const t of tasks) if (t.role === "count") post(t, { kind: "abort", checkpointId: id }); },
         onFinished: (r) => {
           this.metrics.checkpointFinished(r);
+          if (r.status === "COMPLETED") this.latestCompleted = r;
           if (r.status === "FAILED" && !this.#stopRequested) this.#log(`checkpoint ${r.id} FAILED: ${r.failureReason}`);
         },
       }),

@@ -82,7 +82,6 @@ test("bounded outage - a thousand failed checkpoints: counting goes on, no gross
   traffic.catch(() => { publishing = false; }); // never an unhandled rejection after the test
 
   await sqld.stop();
-  // From /metrics: /status reads the store when no completed checkpoint is among the last 100.
   const metric = async (name: string) => {
     const text = await (await fetch(pv.url + "/metrics")).text();
     return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
@@ -99,6 +98,10 @@ test("bounded outage - a thousand failed checkpoints: counting goes on, no gross
   expect(await metric("pvflow_up")).toBe(1); // RUNNING
   expect(counted).toBeGreaterThan(published - 5 * BURST); // counting went on during the outage
   expect(late - early).toBeLessThan(MAX_GROWTH_MB);
+  // /status still answers with no completed checkpoint among the last 100 (the store is gone).
+  const s = await pv.json("/status");
+  expect(s.status).toBe(200);
+  expect(s.body.checkpoints.consecutiveFailed).toBeGreaterThanOrEqual(100);
 
   publishing = false;
   await traffic;

@@ -10,7 +10,7 @@ import type { Job } from "../job.ts";
 export type JobView = Pick<
   Job,
   | "config" | "state" | "stateReason" | "natsConnected" | "restarts" | "startedAt" | "committed" | "metrics"
-  | "checkpointHistory" | "coordinator" | "triggerCheckpoint" | "streamInfo" | "stalledSplits"
+  | "checkpointHistory" | "latestCompleted" | "coordinator" | "triggerCheckpoint" | "streamInfo" | "stalledSplits"
 > & {
   /** Each split's last stream sequence; without it `streamLastSequence` is null. */
   splitLastSequences?(): Promise<Record<string, number> | undefined>;
@@ -26,8 +26,7 @@ export async function jobStatus(job: JobView, version: string, store?: StoredChe
   const [lastSeqs, info] = await Promise.all([job.splitLastSequences?.(), job.streamInfo()]);
   const totals = job.metrics.totals();
   const history = job.checkpointHistory;
-  const latest = history.find((r) => r.status === "COMPLETED") ??
-    (store && (await store.listCheckpoints(1))[0]);
+  const latest = job.latestCompleted ?? (store && (await storedLatest(store)));
   const inProgress = job.coordinator?.inProgress ?? history.find((r) => r.status === "IN_PROGRESS");
   const failure = history.find((r) => r.status === "FAILED");
   const stalled = job.stalledSplits();
@@ -98,4 +97,18 @@ function consecutiveFailed(history: readonly { status: string }[]): number {
     if (r.status === "FAILED") n++;
   }
   return n;
+}
+
+/** How long `/status` waits for the store when this process has completed no checkpoint yet. */
+const STORE_READ_TIMEOUT_MS = 1000;
+
+/** The store's latest completed checkpoint; none while the store fails or hangs (`/status` still answers). */
+function storedLatest(store: StoredCheckpoints): Promise<StoredCheckpoint | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), STORE_READ_TIMEOUT_MS);
+    store.listCheckpoints(1).then((r) => r[0], () => undefined).then((r) => {
+      clearTimeout(timer);
+      resolve(r);
+    });
+  });
 }

@@ -72,7 +72,10 @@ async function fixture(env: Record<string, string> = {}, adminToken?: string): P
     },
     notifyComplete: () => {},
     notifyAbort: () => {},
-    onFinished: (r) => job.metrics.checkpointFinished(r),
+    onFinished: (r) => {
+      job.metrics.checkpointFinished(r);
+      if (r.status === "COMPLETED") job.latestCompleted = r;
+    },
   });
   // The attempt's coordinator, as job.ts exposes it while an attempt runs.
   Object.defineProperty(job, "checkpointHistory", { get: () => [...coordinator.history] });
@@ -287,6 +290,23 @@ describe("status app - /status", () => {
     const app = createStatusApp({ job, store: first.store, version: "x" });
     const s = await (await app.request("/status")).json();
     expect(s.checkpoints.latestCompleted).toMatchObject({ id: 1, alignmentMs: 7, rows: 1 });
+  });
+
+  test("status app - a store that fails or hangs leaves /status answering (latest completed: the process's own)", async () => {
+    const f = await fixture();
+    const config = loadConfig({ PVFLOW_SUBJECTS: SPLITS.join(","), PVFLOW_DB_URL: f.job.config.dbUrl });
+    const failing = { listCheckpoints: () => Promise.reject(new Error("SQLITE_BUSY")) };
+    const hanging = { listCheckpoints: () => new Promise<never>(() => {}) };
+    for (const store of [failing, hanging]) {
+      const job = new Job(config, f.store, { log: () => {} });
+      const app = createStatusApp({ job, store: store as unknown as CheckpointStore, version: "x" });
+      const res = await app.request("/status");
+      expect(res.status).toBe(200);
+      expect((await res.json()).checkpoints.latestCompleted).toBeNull();
+      // Once this process completed one, the store is not asked at all.
+      job.latestCompleted = { id: 9, status: "COMPLETED", triggerTime: Date.now(), durationMs: 3 } as Job["latestCompleted"];
+      expect((await (await app.request("/status")).json()).checkpoints.latestCompleted).toMatchObject({ id: 9, durationMs: 3 });
+    }
   });
 
   test("status app - no secret appears anywhere in /status", async () => {
