@@ -6,6 +6,7 @@
  */
 import { CommitWorker } from "./src/checkpoint/commit_worker.ts";
 import { CheckpointStore } from "./src/checkpoint/store.ts";
+import { runCli } from "./src/cli.ts";
 import { adoptKeyField } from "./src/checkpoint/store_meta.ts";
 import { ConfigError, loadConfig, redactUrl, type Config } from "./src/config.ts";
 import { DASHBOARD_HTML } from "./src/http/dashboard_page.ts";
@@ -16,19 +17,11 @@ import { ConfigRefusedError } from "./src/job_streams.ts";
 const VERSION = process.env.PVFLOW_VERSION ?? "dev";
 const log = (line: string) => console.error(`${new Date().toISOString()} pvflow: ${line}`);
 
-// No flags: configuration is by environment only. Answer the two flags people try anyway.
-const args = process.argv.slice(2).filter((a) => a !== process.argv[1]);
-if (args.includes("--version") || args.includes("-v")) {
-  console.log(`pvflow ${VERSION}`);
-  process.exit(0);
-}
-if (args.length > 0) {
-  const help = args.includes("--help") || args.includes("-h");
-  (help ? console.log : console.error)(
-    "usage: pvflow   (configured by environment variables: NATS_URL, PVFLOW_SUBJECTS, PVFLOW_DB_URL, ... — see README)",
-  );
-  process.exit(help ? 0 : 2);
-}
+// Configuration is by environment only; the CLI answers --help, --version and healthcheck.
+const exitCode = await runCli(process.argv.slice(2).filter((a) => a !== process.argv[1]), VERSION, {
+  out: (line) => console.log(line), err: (line) => console.error(line), env: process.env,
+});
+if (exitCode !== undefined) process.exit(exitCode);
 
 let config: Readonly<Config>;
 try {
