@@ -81,8 +81,11 @@ test("status server - every endpoint answers with real data after processing eve
   await waitCommitted(pv, last);
 
   // /status: positions equal the stream's last sequences per split, nothing lags.
-  await waitFor(async () => (await pv.json("/status")).body.splits.every((s: SplitStatus) => s.lag === 0),
-    10_000, () => pv.log);
+  // Subtask counters arrive every 500 ms, after the checkpoints that committed the same events.
+  await waitFor(async () => {
+    const s = (await pv.json("/status")).body;
+    return s.splits.every((x: SplitStatus) => x.lag === 0) && s.records.counted === N;
+  }, 10_000, () => pv.log);
   const status = (await pv.json("/status")).body;
   expect(status.state).toBe("RUNNING");
   expect(status.version).toBeString();
