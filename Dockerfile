@@ -9,7 +9,8 @@
 # `Authorization: Bearer <token>`), or, only where the network is otherwise protected, set
 # PVFLOW_ALLOW_UNAUTHENTICATED=true explicitly. Without either the container exits with code 2.
 #
-# Every setting is an environment variable (see the README's "External contract"). Checkpoints
+# Every setting is an environment variable (`pvflow --help` lists them; `compose.yaml` runs it
+# with a durable nats-server). Checkpoints
 # go to /data/pvflow.db unless PVFLOW_DB_URL says otherwise. `docker stop` sends SIGTERM: pvflow
 # takes a final checkpoint first, so allow it time (--stop-timeout) under a large backlog.
 #
@@ -48,6 +49,11 @@ USER 10001:10001
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8080
-# No HEALTHCHECK: the image has no HTTP client. Probe GET /healthz (liveness) and GET /readyz
-# (readiness) from the orchestrator instead.
+# `pvflow healthcheck` GETs /readyz on PVFLOW_HTTP_HOST:PVFLOW_HTTP_PORT (0.0.0.0 is probed on
+# 127.0.0.1; PVFLOW_ADMIN_TOKEN is sent when set) and exits 0 only on a 200: healthy means RUNNING,
+# connected to NATS and no split stalled. The start period covers a restore of ~1M keys (2 s) and
+# waiting for NATS at startup; the container is "unhealthy" after 3 failed probes (30 s).
+# Orchestrators with their own probes can use GET /healthz (liveness) and GET /readyz directly.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["/usr/local/bin/pvflow", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/pvflow"]

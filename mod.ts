@@ -6,36 +6,41 @@
  */
 import { CommitWorker } from "./src/checkpoint/commit_worker.ts";
 import { CheckpointStore } from "./src/checkpoint/store.ts";
+import { runCli } from "./src/cli.ts";
 import { adoptKeyField } from "./src/checkpoint/store_meta.ts";
-import { ConfigError, loadConfig, redactUrl, type Config } from "./src/config.ts";
+import { ConfigError, loadConfig, logFormat, redactUrl, type Config } from "./src/config.ts";
 import { DASHBOARD_HTML } from "./src/http/dashboard_page.ts";
 import { createStatusApp } from "./src/http/status_app.ts";
 import { Job } from "./src/job.ts";
 import { ConfigRefusedError } from "./src/job_streams.ts";
+import { Logger } from "./src/log.ts";
 
 const VERSION = process.env.PVFLOW_VERSION ?? "dev";
-const log = (line: string) => console.error(`${new Date().toISOString()} pvflow: ${line}`);
 
-// No flags: configuration is by environment only. Answer the two flags people try anyway.
-const args = process.argv.slice(2).filter((a) => a !== process.argv[1]);
-if (args.includes("--version") || args.includes("-v")) {
-  console.log(`pvflow ${VERSION}`);
-  process.exit(0);
+// Configuration is by environment only; the CLI answers --help, --version and healthcheck.
+const exitCode = await runCli(process.argv.slice(2).filter((a) => a !== process.argv[1]), VERSION, {
+  out: (line) => console.log(line), err: (line) => console.error(line), env: process.env,
+});
+if (exitCode !== undefined) process.exit(exitCode);
+
+// The log format first, so that a bad value of any other variable is reported in it.
+let logger: Logger;
+try {
+  logger = new Logger(logFormat());
+} catch (err) {
+  if (!(err instanceof ConfigError)) throw err;
+  console.error(`pvflow: ${err.message}`);
+  process.exit(2);
 }
-if (args.length > 0) {
-  const help = args.includes("--help") || args.includes("-h");
-  (help ? console.log : console.error)(
-    "usage: pvflow   (configured by environment variables: NATS_URL, PVFLOW_SUBJECTS, PVFLOW_DB_URL, ... — see README)",
-  );
-  process.exit(help ? 0 : 2);
-}
+logger.captureConsole();
+const log = (line: string) => logger.job(line);
 
 let config: Readonly<Config>;
 try {
   config = loadConfig();
 } catch (err) {
   if (!(err instanceof ConfigError)) throw err;
-  console.error(`pvflow: ${err.message}`);
+  logger.fatal(err.message, { variable: /^[A-Z][A-Z0-9_]*/.exec(err.message)?.[0] ?? null });
   process.exit(2);
 }
 
@@ -43,7 +48,7 @@ let store: CheckpointStore;
 try {
   store = await CheckpointStore.open({ url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream });
 } catch (err) {
-  console.error(`pvflow: ${(err as Error).message}`);
+  logger.fatal((err as Error).message);
   process.exit(1);
 }
 try {
@@ -51,10 +56,11 @@ try {
   await adoptKeyField(store.client, config.keyField);
 } catch (err) {
   store.close();
-  console.error(`pvflow: ${(err as Error).message}`);
+  logger.fatal((err as Error).message);
   process.exit(err instanceof ConfigError ? 2 : 1);
 }
-log(`pvflow ${VERSION}: checkpoint store ${redactUrl(config.dbUrl)}, ${config.checkpointMode}`);
+logger.info(`pvflow ${VERSION}: checkpoint store ${redactUrl(config.dbUrl)}, ${config.checkpointMode}`,
+  { version: VERSION, db: redactUrl(config.dbUrl), mode: config.checkpointMode });
 
 // Worker URLs are resolved here, in the root module, so they also point into a binary's bundle.
 const workerUrl = new URL("./src/runtime/task_worker.ts", import.meta.url);
@@ -67,21 +73,21 @@ let server: ReturnType<typeof Bun.serve>;
 try {
   server = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch });
 } catch (err) {
-  console.error(`pvflow: cannot listen on ${config.httpHost}:${config.httpPort} (PVFLOW_HTTP_HOST/PVFLOW_HTTP_PORT): ${(err as Error).message}`);
+  logger.fatal(`cannot listen on ${config.httpHost}:${config.httpPort} (PVFLOW_HTTP_HOST/PVFLOW_HTTP_PORT): ${(err as Error).message}`);
   process.exit(1);
 }
-log(`status server on http://${server.hostname}:${server.port}`);
+logger.info(`status server on http://${server.hostname}:${server.port}`, { url: `http://${server.hostname}:${server.port}` });
 
 let signals = 0;
 const onSignal = (sig: string) => {
   if (++signals > 1) {
-    log(`${sig} again: exiting now`);
+    logger.warn(`${sig} again: exiting now`, { signal: sig });
     process.exit(130);
   }
-  log(`${sig}: stopping (final checkpoint; send again to exit at once)`);
+  logger.info(`${sig}: stopping (final checkpoint; send again to exit at once)`, { signal: sig });
   // PVFLOW_SHUTDOWN_TIMEOUT_MS bounds the whole stop, whatever hangs (a commit, a teardown, NATS).
   setTimeout(() => {
-    log(`stop did not finish within PVFLOW_SHUTDOWN_TIMEOUT_MS (${config.shutdownTimeoutMs} ms): exiting now`);
+    logger.error(`stop did not finish within PVFLOW_SHUTDOWN_TIMEOUT_MS (${config.shutdownTimeoutMs} ms): exiting now`);
     process.exit(1);
   }, config.shutdownTimeoutMs);
   job.stop();
@@ -92,7 +98,7 @@ process.on("SIGINT", () => onSignal("SIGINT"));
 await job.run();
 if (job.state === "FAILED" && job.failure instanceof ConfigRefusedError) {
   // A configuration NATS showed to be unusable: like a ConfigError, one line and exit code 2.
-  console.error(`pvflow: ${job.failure.message}`);
+  logger.fatal(job.failure.message);
   server.stop(true);
   committer.close();
   store.close();
@@ -100,7 +106,7 @@ if (job.state === "FAILED" && job.failure instanceof ConfigRefusedError) {
 }
 if (job.state === "FAILED" && signals === 0) {
   // Stay up so that /status and /readyz say why; a signal ends the process with code 1.
-  log("job FAILED; the status server stays up until SIGTERM/SIGINT");
+  logger.error("job FAILED; the status server stays up until SIGTERM/SIGINT", { state: "FAILED" });
   await new Promise<void>((resolve) => {
     process.removeAllListeners("SIGTERM").removeAllListeners("SIGINT");
     process.once("SIGTERM", resolve).once("SIGINT", resolve);

@@ -7,9 +7,13 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileDbProblem, natsServerProblem, redactUrl } from "./config_urls.ts";
+import { configVar, type VarSpec } from "./config_vars.ts";
 import { isSubject, subjectsOverlap } from "./subjects.ts";
 
 export { isSubject, redactUrl };
+
+/** How log lines are written: `text` lines, or one JSON object per line. */
+export type LogFormat = "text" | "json";
 
 /** Exactly-once (aligned barriers) or at-least-once (barriers never hold input). */
 export type CheckpointMode = "exactly_once" | "at_least_once";
@@ -87,6 +91,8 @@ export interface Config {
    * the source then recreates it in place. @default 30000
    */
   consumerInactiveMs: number;
+  /** Log lines as text or as one JSON object per line. @default "text" */
+  logFormat: LogFormat;
   /** Test-only fault injection: a count subtask throws at its N-th record. */
   faultCountThrowAt?: number;
   /** Test-only: how many job attempts inject that fault. @default 1 */
@@ -100,8 +106,18 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/** `name`'s declared spec, which must be of `kind` (a mismatch is a programming error). */
+function spec<K extends VarSpec["kind"]>(name: string, kind: K): Extract<VarSpec, { kind: K }> {
+  const s = configVar(name).spec;
+  if (s.kind !== kind) throw new Error(`${name} is declared as ${s.kind} in CONFIG_VARS but read as ${kind}`);
+  return s as Extract<VarSpec, { kind: K }>;
+}
+
+/** The value of a declared variable, trimmed (raw text variables: as given); undefined when unset or blank. */
 function read(env: Env, name: string): string | undefined {
+  const s = configVar(name).spec;
   const v = env[name];
+  if (s.kind === "text" && s.raw) return v === undefined || v === "" ? undefined : v;
   return v === undefined || v.trim() === "" ? undefined : v.trim();
 }
 
@@ -109,9 +125,39 @@ function bad(name: string, value: string, allowed: string): never {
   throw new ConfigError(`${name} must be ${allowed}, got ${JSON.stringify(value)}`);
 }
 
-function int(env: Env, name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+/** A text variable with a declared default. */
+function text(env: Env, name: string): string {
+  const def = spec(name, "text").default;
+  if (def === undefined) throw new Error(`${name} has no default in CONFIG_VARS`);
+  return read(env, name) ?? def;
+}
+
+/** A text variable without a default. */
+function optional(env: Env, name: string): string | undefined {
+  spec(name, "text");
+  return read(env, name);
+}
+
+/**
+ * An integer variable. `bounds` supply or tighten what depends on other variables; the default
+ * (declared, or given there) is clamped into the bounds, so `min(CPU count, max)` needs no code.
+ */
+function int(env: Env, name: string, bounds: { default?: number; min?: number; max?: number } = {}): number {
+  const s = spec(name, "int");
+  const min = bounds.min ?? s.min ?? 0;
+  const max = bounds.max ?? s.max ?? Number.MAX_SAFE_INTEGER;
+  const def = bounds.default ?? s.default;
+  if (def === undefined) throw new Error(`${name} has no default in CONFIG_VARS`);
+  return optionalInt(env, name, { min, max }) ?? Math.min(Math.max(def, min), max);
+}
+
+/** An integer variable; undefined when unset. */
+function optionalInt(env: Env, name: string, bounds: { min?: number; max?: number } = {}): number | undefined {
+  const s = spec(name, "int");
+  const min = bounds.min ?? s.min ?? 0;
+  const max = bounds.max ?? s.max ?? Number.MAX_SAFE_INTEGER;
   const v = read(env, name);
-  if (v === undefined) return def;
+  if (v === undefined) return undefined;
   const allowed = max === Number.MAX_SAFE_INTEGER
     ? `an integer >= ${min}`
     : `an integer from ${min} to ${max}`;
@@ -121,14 +167,16 @@ function int(env: Env, name: string, def: number, min: number, max = Number.MAX_
   return n;
 }
 
-function oneOf<T extends string>(env: Env, name: string, def: T, allowed: readonly T[]): T {
+function oneOf<T extends string>(env: Env, name: string): T {
+  const { default: def, values } = spec(name, "enum");
   const v = read(env, name);
-  if (v === undefined) return def;
-  if (!(allowed as readonly string[]).includes(v)) bad(name, v, `one of ${allowed.join(", ")}`);
+  if (v === undefined) return def as T;
+  if (!values.includes(v)) bad(name, v, `one of ${values.join(", ")}`);
   return v as T;
 }
 
-function bool(env: Env, name: string, def: boolean): boolean {
+function bool(env: Env, name: string): boolean {
+  const def = spec(name, "bool").default;
   const raw = read(env, name);
   const v = raw?.toLowerCase();
   if (raw === undefined) return def;
@@ -148,8 +196,8 @@ function unreadable(path: string): string | undefined {
   }
 }
 
-function list(env: Env, name: string, def: string): string[] {
-  const raw = read(env, name) ?? def;
+function list(env: Env, name: string): string[] {
+  const raw = read(env, name) ?? spec(name, "list").default;
   const items = raw.split(",").map((s) => s.trim());
   if (items.some((s) => s === "")) bad(name, raw, "a comma-separated list without empty items");
   return items;
@@ -162,9 +210,9 @@ const DB_URL = /^(file:.+|https?:\/\/\S+|libsql:\/\/\S+|wss?:\/\/\S+)$/;
 /** Parses `env` (default `process.env`) into a frozen {@link Config}; throws {@link ConfigError}. */
 export function loadConfig(env: Env = process.env): Readonly<Config> {
   const natsServers = natsUrls(env);
-  const stream = read(env, "PVFLOW_STREAM") ?? "PV";
+  const stream = text(env, "PVFLOW_STREAM");
   if (!STREAM_NAME.test(stream)) bad("PVFLOW_STREAM", stream, "a stream name without spaces, '.', '*', '>', '/' or '\\'");
-  const subjects = list(env, "PVFLOW_SUBJECTS", "pv.>");
+  const subjects = list(env, "PVFLOW_SUBJECTS");
   for (const s of subjects) {
     if (!isSubject(s, true)) bad("PVFLOW_SUBJECTS", s, "NATS subjects such as pv.0 or pv.>");
   }
@@ -180,56 +228,53 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       }
     }
   }
-  const keyField = read(env, "PVFLOW_KEY_FIELD") ?? "site";
-  const maxParallelism = int(env, "PVFLOW_MAX_PARALLELISM", 128, 1, 32768);
-  const parallelism = int(env, "PVFLOW_PARALLELISM", Math.min(availableParallelism(), maxParallelism), 1, maxParallelism);
-  const sourceParallelism = int(
-    env, "PVFLOW_SOURCE_PARALLELISM", Math.min(subjects.length, parallelism), 1, subjects.length,
-  );
-  const checkpointIntervalMs = int(env, "PVFLOW_CHECKPOINT_INTERVAL_MS", 1000, 10);
-  const checkpointTimeoutMs = int(env, "PVFLOW_CHECKPOINT_TIMEOUT_MS", 60000, 100);
-  const dbUrl = read(env, "PVFLOW_DB_URL") ?? "file:pvflow.db";
+  const keyField = text(env, "PVFLOW_KEY_FIELD");
+  const maxParallelism = int(env, "PVFLOW_MAX_PARALLELISM");
+  const parallelism = int(env, "PVFLOW_PARALLELISM", { default: availableParallelism(), max: maxParallelism });
+  const sourceParallelism = int(env, "PVFLOW_SOURCE_PARALLELISM", { default: parallelism, max: subjects.length });
+  const checkpointIntervalMs = int(env, "PVFLOW_CHECKPOINT_INTERVAL_MS");
+  const checkpointTimeoutMs = int(env, "PVFLOW_CHECKPOINT_TIMEOUT_MS");
+  const dbUrl = text(env, "PVFLOW_DB_URL");
   if (!DB_URL.test(dbUrl)) bad("PVFLOW_DB_URL", redactUrl(dbUrl), "file:<path>, http(s)://, ws(s):// or libsql:// URL");
   const fileProblem = dbUrl.startsWith("file:") ? fileDbProblem(dbUrl) : undefined;
   if (fileProblem !== undefined) bad("PVFLOW_DB_URL", redactUrl(dbUrl), fileProblem);
-  const httpHost = read(env, "PVFLOW_HTTP_HOST") ?? "127.0.0.1";
+  const httpHost = text(env, "PVFLOW_HTTP_HOST");
   if (/\s|\//.test(httpHost)) bad("PVFLOW_HTTP_HOST", httpHost, "a host name or IP address");
-  const adminToken = read(env, "PVFLOW_ADMIN_TOKEN");
-  const allowUnauthenticated = bool(env, "PVFLOW_ALLOW_UNAUTHENTICATED", false);
+  const adminToken = optional(env, "PVFLOW_ADMIN_TOKEN");
+  const allowUnauthenticated = bool(env, "PVFLOW_ALLOW_UNAUTHENTICATED");
   if (!isLoopbackHost(httpHost) && adminToken === undefined && !allowUnauthenticated) {
     bad("PVFLOW_HTTP_HOST", httpHost,
       "a loopback address (127.0.0.1, ::1 or localhost) unless PVFLOW_ADMIN_TOKEN is set (or PVFLOW_ALLOW_UNAUTHENTICATED=true)");
   }
-  const dlqSubject = read(env, "PVFLOW_DLQ_SUBJECT") ?? "pvflow.dlq";
+  const dlqSubject = text(env, "PVFLOW_DLQ_SUBJECT");
   if (!isSubject(dlqSubject, false)) bad("PVFLOW_DLQ_SUBJECT", dlqSubject, "a NATS subject without wildcards");
   const readBack = subjects.find((s) => subjectsOverlap(s, dlqSubject));
   if (readBack !== undefined) {
     bad("PVFLOW_DLQ_SUBJECT", dlqSubject,
       `a subject outside PVFLOW_SUBJECTS (split ${readBack} would read the dead letters back and dead-letter them again, forever)`);
   }
-  const restartBackoffMs = int(env, "PVFLOW_RESTART_BACKOFF_MS", 500, 0);
-  const faultAt = read(env, "PVFLOW_FAULT_COUNT_THROW_AT");
-  const credsFile = read(env, "NATS_CREDS");
+  const restartBackoffMs = int(env, "PVFLOW_RESTART_BACKOFF_MS");
+  const credsFile = optional(env, "NATS_CREDS");
   const credsProblem = credsFile === undefined ? undefined : unreadable(credsFile);
   if (credsProblem) {
     // The path is not echoed: it says where the credentials are kept.
     throw new ConfigError(`NATS_CREDS must name a readable NATS creds file, got one that is not (${credsProblem})`);
   }
-  const caFile = read(env, "NATS_CA");
+  const caFile = optional(env, "NATS_CA");
   const caProblem = caFile === undefined ? undefined : unreadable(caFile);
   if (caFile !== undefined && caProblem) bad("NATS_CA", caFile, `a readable PEM file of trusted CA certificates (${caProblem})`);
 
   const config: Config = {
     natsServers,
     natsAuth: {
-      token: read(env, "NATS_TOKEN"),
-      user: read(env, "NATS_USER"),
-      password: env.NATS_PASSWORD || undefined,
+      token: optional(env, "NATS_TOKEN"),
+      user: optional(env, "NATS_USER"),
+      password: optional(env, "NATS_PASSWORD"),
       credsFile,
       caFile,
     },
     stream,
-    createStream: bool(env, "PVFLOW_CREATE_STREAM", true),
+    createStream: bool(env, "PVFLOW_CREATE_STREAM"),
     subjects,
     keyField,
     parallelism,
@@ -237,25 +282,26 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxParallelism,
     checkpointIntervalMs,
     checkpointTimeoutMs,
-    checkpointMinPauseMs: int(env, "PVFLOW_CHECKPOINT_MIN_PAUSE_MS", 0, 0),
-    checkpointMode: oneOf(env, "PVFLOW_CHECKPOINT_MODE", "exactly_once", ["exactly_once", "at_least_once"] as const),
+    checkpointMinPauseMs: int(env, "PVFLOW_CHECKPOINT_MIN_PAUSE_MS"),
+    checkpointMode: oneOf<CheckpointMode>(env, "PVFLOW_CHECKPOINT_MODE"),
     dbUrl,
-    dbAuthToken: read(env, "PVFLOW_DB_AUTH_TOKEN"),
+    dbAuthToken: optional(env, "PVFLOW_DB_AUTH_TOKEN"),
     httpHost,
-    httpPort: int(env, "PVFLOW_HTTP_PORT", 8080, 0, 65535),
+    httpPort: int(env, "PVFLOW_HTTP_PORT"),
     dlqSubject,
-    maxEventBytes: int(env, "PVFLOW_MAX_EVENT_BYTES", 65536, 16),
+    maxEventBytes: int(env, "PVFLOW_MAX_EVENT_BYTES"),
     adminToken,
     allowUnauthenticated,
-    batchSize: int(env, "PVFLOW_BATCH_SIZE", 512, 1, 65536),
-    channelCredits: int(env, "PVFLOW_CHANNEL_CREDITS", 8, 1, 1024),
-    restartAttempts: int(env, "PVFLOW_RESTART_ATTEMPTS", 10, 0),
+    batchSize: int(env, "PVFLOW_BATCH_SIZE"),
+    channelCredits: int(env, "PVFLOW_CHANNEL_CREDITS"),
+    restartAttempts: int(env, "PVFLOW_RESTART_ATTEMPTS"),
     restartBackoffMs,
-    restartBackoffMaxMs: int(env, "PVFLOW_RESTART_BACKOFF_MAX_MS", Math.max(10000, restartBackoffMs), restartBackoffMs),
-    shutdownTimeoutMs: int(env, "PVFLOW_SHUTDOWN_TIMEOUT_MS", 10000, 100),
-    consumerInactiveMs: int(env, "PVFLOW_CONSUMER_INACTIVE_MS", 30000, 1000),
-    faultCountThrowAt: faultAt === undefined ? undefined : int(env, "PVFLOW_FAULT_COUNT_THROW_AT", 0, 1),
-    faultAttempts: int(env, "PVFLOW_FAULT_ATTEMPTS", 1, 1),
+    restartBackoffMaxMs: int(env, "PVFLOW_RESTART_BACKOFF_MAX_MS", { min: restartBackoffMs }),
+    shutdownTimeoutMs: int(env, "PVFLOW_SHUTDOWN_TIMEOUT_MS"),
+    consumerInactiveMs: int(env, "PVFLOW_CONSUMER_INACTIVE_MS"),
+    faultCountThrowAt: optionalInt(env, "PVFLOW_FAULT_COUNT_THROW_AT"),
+    faultAttempts: int(env, "PVFLOW_FAULT_ATTEMPTS"),
+    logFormat: logFormat(env),
   };
   if (config.natsAuth.password !== undefined && config.natsAuth.user === undefined) {
     throw new ConfigError("NATS_PASSWORD is set but NATS_USER is not: set both or neither");
@@ -277,9 +323,14 @@ export function publicConfig(c: Readonly<Config>): Record<string, unknown> {
   };
 }
 
+/** PVFLOW_LOG_FORMAT alone: `mod.ts` needs it before the rest of the config, to report a bad value in that format. */
+export function logFormat(env: Env = process.env): LogFormat {
+  return oneOf<LogFormat>(env, "PVFLOW_LOG_FORMAT");
+}
+
 /** NATS_URL's servers, each a well-formed `[scheme://]host[:port]`. */
 function natsUrls(env: Env): string[] {
-  const raw = read(env, "NATS_URL") ?? "nats://127.0.0.1:4222";
+  const raw = text(env, "NATS_URL");
   const items = raw.split(",").map((s) => s.trim());
   for (const s of items) {
     const problem = s === "" ? "without empty items" : natsServerProblem(s);
@@ -304,4 +355,9 @@ export function isLoopbackHost(host: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** Where this instance's status server listens, and its admin token: what `pvflow healthcheck` needs (same parsing as {@link loadConfig}). */
+export function statusEndpoint(env: Env = process.env): { host: string; port: number; adminToken?: string } {
+  return { host: text(env, "PVFLOW_HTTP_HOST"), port: int(env, "PVFLOW_HTTP_PORT"), adminToken: optional(env, "PVFLOW_ADMIN_TOKEN") };
 }

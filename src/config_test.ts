@@ -275,6 +275,12 @@ describe("config strings and lists", () => {
     expectBad({ PVFLOW_CHECKPOINT_MODE: "exactly-once" }, "PVFLOW_CHECKPOINT_MODE", "exactly-once", "one of exactly_once, at_least_once");
   });
 
+  test("config - PVFLOW_LOG_FORMAT defaults to text and accepts json; anything else is refused", () => {
+    expect(loadConfig({}).logFormat).toBe("text");
+    expect(loadConfig({ PVFLOW_LOG_FORMAT: "json" }).logFormat).toBe("json");
+    expectBad({ PVFLOW_LOG_FORMAT: "JSON" }, "PVFLOW_LOG_FORMAT", "JSON", "one of text, json");
+  });
+
   test("config - PVFLOW_CREATE_STREAM defaults to true and accepts boolean words", () => {
     expect(loadConfig({}).createStream).toBe(true);
     for (const v of ["false", "0", "no", "FALSE"]) expect(loadConfig({ PVFLOW_CREATE_STREAM: v }).createStream).toBe(false);

@@ -53,6 +53,11 @@ test("binary - answers --version and rejects unknown arguments", async () => {
   const version = await run("--version");
   expect(version.code).toBe(0);
   expect(version.out).toMatch(/^pvflow \d+\.\d+\.\d+\n$/);
+  // --help: every variable with its default (their agreement with the README: src/config_vars_test.ts).
+  const help = await run("--help");
+  expect(help.code).toBe(0);
+  expect(help.out).toContain("pvflow healthcheck");
+  for (const line of ["PVFLOW_CHECKPOINT_INTERVAL_MS", "PVFLOW_LOG_FORMAT", "NATS_URL"]) expect(help.out).toMatch(new RegExp(`^  ${line} +default: `, "m"));
   const unknown = await run("--port=80");
   expect(unknown.code).toBe(2);
   expect(unknown.err).toContain("configured by environment variables");

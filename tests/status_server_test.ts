@@ -81,8 +81,11 @@ test("status server - every endpoint answers with real data after processing eve
   await waitCommitted(pv, last);
 
   // /status: positions equal the stream's last sequences per split, nothing lags.
-  await waitFor(async () => (await pv.json("/status")).body.splits.every((s: SplitStatus) => s.lag === 0),
-    10_000, () => pv.log);
+  // Subtask counters arrive every 500 ms, after the checkpoints that committed the same events.
+  await waitFor(async () => {
+    const s = (await pv.json("/status")).body;
+    return s.splits.every((x: SplitStatus) => x.lag === 0) && s.records.counted === N;
+  }, 10_000, () => pv.log);
   const status = (await pv.json("/status")).body;
   expect(status.state).toBe("RUNNING");
   expect(status.version).toBeString();
@@ -143,7 +146,7 @@ test("status server - every endpoint answers with real data after processing eve
   const res = await fetch(pv.url + "/metrics");
   expect(res.headers.get("content-type")).toStartWith("text/plain; version=0.0.4");
   const families = parsePrometheusText(await res.text());
-  for (const name of families.keys()) expect(name).toStartWith("pvflow_");
+  for (const name of families.keys()) expect(name).toMatch(/^(pvflow|process)_/);
   const sample = (family: string, labels: Record<string, string> = {}, name = family) =>
     families.get(family)?.samples.find((s) => s.name === name && JSON.stringify(s.labels) === JSON.stringify(labels))?.value;
   expect(sample("pvflow_records_in_total")).toBe(N);
@@ -158,7 +161,19 @@ test("status server - every endpoint answers with real data after processing eve
   for (const split of SPLITS) {
     expect(sample("pvflow_split_lag", { split })).toBe(0);
     expect(sample("pvflow_split_committed_position", { split })).toBe(last[split]);
+    // Idle and committed: every split's last event is in a completed checkpoint.
+    expect(sample("pvflow_split_committed_lag", { split })).toBe(0);
   }
+  expect(sample("pvflow_build_info", { version: status.version, bun: Bun.version })).toBe(1);
+  expect(sample("process_resident_memory_bytes")).toBeGreaterThan(10_000_000);
+  expect(sample("process_cpu_seconds_total")).toBeGreaterThan(0);
+  // The latest completed checkpoint's time: recent, and it moves with the next checkpoints.
+  const completedAt = async () => parsePrometheusText(await (await fetch(pv.url + "/metrics")).text())
+    .get("pvflow_last_checkpoint_completed_timestamp_seconds")!.samples[0].value;
+  const firstCompleted = await completedAt();
+  expect(firstCompleted * 1000).toBeGreaterThan(Date.now() - 60_000);
+  expect(firstCompleted * 1000).toBeLessThanOrEqual(Date.now());
+  await waitFor(async () => (await completedAt()) > firstCompleted, 10_000, () => `no later checkpoint completed:\n${pv.log}`);
 
   // Errors are JSON.
   expect(await pv.json("/nope")).toEqual({ status: 404, body: { error: "no route GET /nope" } });

@@ -10,6 +10,7 @@ import type { DeadLetterReason } from "../types.ts";
 import { bearerMatches } from "./auth.ts";
 import { jobStatus, type JobView } from "./job_status.ts";
 import { MetricsText } from "./metrics_text.ts";
+import { opsMetricsText } from "./ops_metrics.ts";
 
 /** What the app serves from. */
 export interface StatusAppDeps {
@@ -138,9 +139,10 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
     return c.json({ key, count: r.count, checkpointId: r.checkpointId });
   });
 
-  app.get("/metrics", (c) => {
+  app.get("/metrics", async (c) => {
+    const ops = await opsMetricsText({ job, store, version: deps.version });
     c.header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-    return c.body(metricsText(job));
+    return c.body(metricsText(job) + ops);
   });
 
   const routes: Array<[string, string]> = [

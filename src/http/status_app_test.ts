@@ -571,7 +571,7 @@ describe("status app - /metrics", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
     const families = parsePrometheusText(await res.text());
-    for (const name of families.keys()) expect(name).toStartWith("pvflow_");
+    for (const name of families.keys()) expect(name).toMatch(/^(pvflow|process)_/);
     const samples = [...families.values()].flatMap((f) => f.samples);
     const value = (name: string, labels: Record<string, string> = {}) =>
       samples.find((s) => s.name === name && JSON.stringify(s.labels) === JSON.stringify(labels))?.value;
@@ -597,6 +597,54 @@ describe("status app - /metrics", () => {
     expect(SPLITS.map((split) => value("pvflow_split_lag", { split }))).toEqual([3, 4, 0, 1]);
     expect(SPLITS.map((split) => value("pvflow_split_committed_position", { split }))).toEqual([13, 14, 15, 16]);
     expect(SPLITS.map((split) => value("pvflow_split_delivered_sequence", { split }))).toEqual([17, 18, 19, 20]);
+  });
+
+  test("status app - /metrics has the latest completed checkpoint's time, committed lag per split, the process and the build", async () => {
+    const f = await fixture();
+    const before = Date.now();
+    await busyJob(f);
+    const after = Date.now();
+    const scrape = async () => {
+      const families = parsePrometheusText(await (await f.app.request("/metrics")).text());
+      const value = (name: string, labels: Record<string, string> = {}) =>
+        families.get(name)?.samples.find((s) => JSON.stringify(s.labels) === JSON.stringify(labels))?.value;
+      return { families, value };
+    };
+    const { families, value } = await scrape();
+    // Checkpoint 3 is the latest completed (4 is in flight): its trigger time plus its duration.
+    const latest = f.job.checkpointHistory.find((r) => r.id === 3)!;
+    expect(latest.status).toBe("COMPLETED");
+    const completed = value("pvflow_last_checkpoint_completed_timestamp_seconds")!;
+    expect(families.get("pvflow_last_checkpoint_completed_timestamp_seconds")?.type).toBe("gauge");
+    expect(completed).toBe((latest.triggerTime + latest.durationMs!) / 1000);
+    expect(completed * 1000).toBeGreaterThanOrEqual(before);
+    expect(completed * 1000).toBeLessThanOrEqual(after + 1); // durations are fractional ms
+    // Without NATS the stream cannot be asked: no committed-lag series rather than a false 0.
+    expect(families.get("pvflow_split_committed_lag")?.samples).toEqual([]);
+    expect(value("pvflow_build_info", { version: "1.2.3-test", bun: Bun.version })).toBe(1);
+    expect(families.get("process_cpu_seconds_total")?.type).toBe("counter");
+    expect(value("process_cpu_seconds_total")).toBeGreaterThan(0);
+    expect(value("process_resident_memory_bytes")).toBeGreaterThan(10_000_000);
+    expect(value("process_start_time_seconds")! * 1000).toBeLessThanOrEqual(before);
+
+    // The stream's last sequences per split against the committed positions 13, 14, 15, 16.
+    Object.defineProperty(f.job, "splitLastSequences", { value: async () => ({ "pv.0": 20, "pv.1": 14, "pv.2": 15, "pv.3": 30 }) });
+    const lag = (await scrape()).value;
+    expect(SPLITS.map((split) => lag("pvflow_split_committed_lag", { split }))).toEqual([7, 0, 0, 14]);
+  });
+
+  test("status app - before any checkpoint the completed timestamp is 0; a fresh process reads it from the store", async () => {
+    const f = await fixture();
+    const ts = async (app: ReturnType<typeof createStatusApp>) =>
+      parsePrometheusText(await (await app.request("/metrics")).text())
+        .get("pvflow_last_checkpoint_completed_timestamp_seconds")?.samples[0].value;
+    expect(await ts(f.app)).toBe(0);
+    f.job.state = "RUNNING";
+    await checkpoint(f, { "pv.0": 4 }, { a: 1 });
+    const stored = (await f.store.listCheckpoints(1))[0];
+    const job = new Job(f.job.config, f.store, { log: () => {} });
+    expect(await ts(createStatusApp({ job, store: f.store, version: "x" }))).toBe(stored.completedTime / 1000);
+    expect(stored.completedTime).toBeGreaterThan(0);
   });
 
   test("status app - /metrics of a fresh job parses too (empty histograms, zero series)", async () => {
