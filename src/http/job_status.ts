@@ -103,7 +103,7 @@ function consecutiveFailed(history: readonly { status: string }[]): number {
 const STORE_READ_TIMEOUT_MS = 1000;
 
 /** The store's latest completed checkpoint; none while the store fails or hangs (`/status` still answers). */
-function storedLatest(store: StoredCheckpoints): Promise<StoredCheckpoint | undefined> {
+export function storedLatest(store: StoredCheckpoints): Promise<StoredCheckpoint | undefined> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(undefined), STORE_READ_TIMEOUT_MS);
     store.listCheckpoints(1).then((r) => r[0], () => undefined).then((r) => {
