@@ -10,10 +10,12 @@ import { runCli } from "./src/cli.ts";
 import { adoptKeyField } from "./src/checkpoint/store_meta.ts";
 import { ConfigError, loadConfig, logFormat, redactUrl, type Config } from "./src/config.ts";
 import { DASHBOARD_HTML } from "./src/http/dashboard_page.ts";
+import { jobTotals } from "./src/http/job_status.ts";
 import { createStatusApp } from "./src/http/status_app.ts";
 import { Job } from "./src/job.ts";
 import { ConfigRefusedError } from "./src/job_streams.ts";
 import { Logger } from "./src/log.ts";
+import { RateHistory } from "./src/rate_history.ts";
 
 const VERSION = process.env.PVFLOW_VERSION ?? "dev";
 
@@ -68,7 +70,14 @@ const committer = new CommitWorker(new URL("./src/checkpoint/commit_worker_entry
   url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream, epoch: store.epoch, // commits under our claim
 });
 const job = new Job(config, store, { log, workerUrl, committer });
-const app = createStatusApp({ job, store, version: VERSION, adminToken: config.adminToken, dashboardHtml: DASHBOARD_HTML });
+// Rates are sampled here, not in the browser: 1 s samples, 5 minutes kept.
+const RATE_SAMPLE_MS = 1000;
+const rateHistory = new RateHistory({ capacity: 300 });
+setInterval(() => rateHistory.add(Date.now(), jobTotals(job)), RATE_SAMPLE_MS).unref();
+const app = createStatusApp({
+  job, store, version: VERSION, adminToken: config.adminToken, dashboardHtml: DASHBOARD_HTML,
+  rates: { history: rateHistory, sampleIntervalMs: RATE_SAMPLE_MS },
+});
 let server: ReturnType<typeof Bun.serve>;
 try {
   server = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch });

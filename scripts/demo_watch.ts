@@ -1,8 +1,8 @@
 /**
  * @module
- * The demo's live view: every 2 s, one line from pvflow's status server — job state, records
- * in / counted / dead-lettered, lag, the latest completed checkpoint (id, duration) and the top 5
- * committed counts (the exactly-once view, as of that checkpoint).
+ * The demo's live view: a legend, then every 2 s one line from pvflow's status server — job
+ * state, records in / counted / committed / dead-lettered, lag, the latest completed checkpoint
+ * (id, duration) and the top 5 committed counts (the exactly-once view, as of that checkpoint).
  *
  * Environment: `DEMO_STATUS_URL` (default `http://127.0.0.1:8080`), `DEMO_SECONDS` (stop after
  * this many seconds; default: until SIGINT/SIGTERM), `DEMO_INTERVAL_MS` (default 2000).
@@ -18,7 +18,7 @@ const intervalMs = Number(process.env.DEMO_INTERVAL_MS || 2000);
 interface Status {
   state: string;
   splits: { lag: number | null }[];
-  records: { in: number; counted: number; deadLettered: number };
+  records: { in: number; counted: number; committed?: number; deadLettered: number };
   restarts: number;
   checkpoints: { completed: number; failed: number; latestCompleted: { id: number; durationMs: number } | null };
 }
@@ -45,8 +45,21 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+console.log([
+  "legend:",
+  "  in          events read from JetStream (malformed ones included)",
+  "  counted     events counted in memory by the count subtasks",
+  "  committed   events in the latest completed checkpoint: the sum of the counts stored in libSQL",
+  "              (the exactly-once view a restart resumes from; it trails counted by up to a",
+  "              checkpoint interval; the closing line checks it against what was published)",
+  "  dead        malformed events sent to the dead-letter subject",
+  "  lag         events in the stream not yet read, all splits",
+  "  checkpoint  latest completed checkpoint: #id and its duration, trigger to committed",
+  "  top 5       the largest committed counts (GET /counts?top=5)",
+  "",
+].join("\n"));
 console.log(
-  `${pad("t", 5)}  ${padEnd("state", 10)}${pad("in", 10)}${pad("counted", 10)}${pad("dead", 7)}${pad("lag", 8)}` +
+  `${pad("t", 5)}  ${padEnd("state", 10)}${pad("in", 10)}${pad("counted", 10)}${pad("committed", 10)}${pad("dead", 7)}${pad("lag", 8)}` +
     `  ${padEnd("checkpoint", 14)}top 5 committed`,
 );
 const t0 = Date.now();
@@ -68,7 +81,7 @@ for (let tick = 1; !stopping; tick++) {
     const top = Object.entries(c.counts).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}=${v}`).join(" ");
     const extra = (s.restarts ? `  restarts=${s.restarts}` : "") + (s.checkpoints.failed ? `  failed-ckpts=${s.checkpoints.failed}` : "");
     console.log(
-      `${pad(t, 5)}  ${padEnd(s.state, 10)}${pad(s.records.in, 10)}${pad(s.records.counted, 10)}` +
+      `${pad(t, 5)}  ${padEnd(s.state, 10)}${pad(s.records.in, 10)}${pad(s.records.counted, 10)}${pad(s.records.committed ?? "-", 10)}` +
         `${pad(s.records.deadLettered, 7)}${pad(lag, 8)}  ${padEnd(cp ? `#${cp.id} ${cp.durationMs.toFixed(1)}ms` : "-", 14)}` +
         `${top || "-"}${extra}`,
     );

@@ -80,6 +80,10 @@ export class Job {
   committed: { checkpointId: number; positions: SplitPositions } = { checkpointId: 0, positions: {} };
   /** The latest checkpoint this process completed (kept when the history has moved past it). */
   latestCompleted: CheckpointRecord | undefined;
+  /** Events covered by the latest completed checkpoint: the sum of its committed counts. */
+  committedRecords = 0;
+  /** The sum of the counts this attempt restored (its count subtasks count on from them). */
+  #restoredRecords = 0;
   /** Splits with events waiting whose position has not moved for several intervals. */
   readonly stalls: StallWatch;
 
@@ -258,6 +262,8 @@ export class Job {
     const restored = await this.#loadLatest();
     if (this.#stopRequested) return;
     this.committed = { checkpointId: restored.checkpointId, positions: restored.positions };
+    this.#restoredRecords = restored.counts.counts.reduce((a, b) => a + b, 0);
+    this.committedRecords = this.#restoredRecords;
     this.#nextCheckpointId = Math.max(this.#nextCheckpointId, restored.checkpointId + 1);
     checkPositions(this.config, restored, info);
     const deadLettered = await this.#scanDeadLetters(nc, restored);
@@ -399,6 +405,7 @@ export class Job {
             checkpointId: data.record.id,
             positions: { ...this.committed.positions, ...data.positions },
           };
+          this.committedRecords = data.record.subtasks.reduce((a, s) => a + (s.counted ?? 0), this.#restoredRecords);
           this.#attemptCompletedCheckpoint = true;
           return r;
         },

@@ -50,6 +50,8 @@ export class JobMetrics {
   /** Consumer restarts of earlier attempts, per split. */
   #carriedRestarts: Record<string, number> = {};
   #carried: RecordTotals = { recordsIn: 0, recordsOut: 0, counted: 0, deadLettered: {}, deadLetteredTotal: 0 };
+  /** Events counted by earlier attempts, per count subtask index. */
+  #carriedCounted: number[] = [];
 
   beginAttempt(): void {
     this.attempts++;
@@ -59,6 +61,7 @@ export class JobMetrics {
   /** Folds the finished attempt's counters into the carried totals. */
   endAttempt(): void {
     this.#carried = this.totals();
+    this.#carriedCounted = this.countSubtasks().map((s) => s.counted);
     for (const [split, m] of Object.entries(this.splits)) {
       this.#carriedRestarts[split] = this.consumerRestarts(split);
       m.consumerRestarts = 0;
@@ -91,6 +94,21 @@ export class JobMetrics {
     let n = 0;
     for (const m of this.#current.values()) n += m.keys ?? 0;
     return n;
+  }
+
+  /**
+   * Per count subtask (index = subtask): events counted over all attempts (they add up to
+   * `totals().counted`) and the distinct keys it holds now (0 until it reports).
+   */
+  countSubtasks(): { subtask: number; counted: number; keys: number }[] {
+    const out = this.#carriedCounted.map((counted, subtask) => ({ subtask, counted, keys: 0 }));
+    for (const m of this.#current.values()) {
+      if (m.role !== "count") continue;
+      for (let i = out.length; i <= m.subtask; i++) out.push({ subtask: i, counted: 0, keys: 0 });
+      out[m.subtask].counted += m.recordsIn;
+      out[m.subtask].keys = m.keys ?? 0;
+    }
+    return out;
   }
 
   totals(): RecordTotals {

@@ -69,6 +69,8 @@ export interface CountAck {
   rows: number;
   changed?: KeyCounts;
   alignmentMs: number;
+  /** Events this subtask counted in this attempt up to the barrier (in the snapshot's counts). */
+  counted?: number;
 }
 
 /** A count subtask's snapshot of checkpoint `checkpointId`, sent to the commit thread. */

@@ -2,8 +2,10 @@
  * End-to-end: the dashboard at `GET /` of the compiled binary, in a real headless Chromium (Debian's
  * `chromium` driven by playwright-core), against a real nats-server. The numbers the page shows
  * match `/status` and `/counts` — live while events arrive (the page's value lies between two
- * `/status` reads around one of its refreshes), exactly once the stream is idle — and the page
- * sends no request to any other host. A screenshot is kept in the test's temp dir.
+ * `/status` reads around one of its refreshes), exactly once the stream is idle; its rates are the
+ * server's (`/status/history`, kept across a reload); its per-count-subtask numbers are `/status`'s
+ * and add up to the totals — and the page sends no request to any other host. A screenshot is kept
+ * in the test's temp dir.
  *
  * Without Chromium (`/usr/bin/chromium`, or `PVFLOW_CHROMIUM`) the test is skipped, with a warning:
  * `PVFLOW_WITH_BROWSER=1 bash scripts/ensure_deps.sh` installs it.
@@ -57,6 +59,11 @@ interface Shown {
   lags: Record<string, number>;
   graph: { splits: number; sources: number; counts: number };
   checkpoints: { id: number; status: string }[];
+  committed: number;
+  /** The read rate shown and the server sample time it is for. */
+  rate: { value: number; t: number };
+  subtasks: { subtask: number; counted: number; keys: number; rate: number }[];
+  throughput: { points: number; firstT: number; lastT: number };
 }
 
 function shown(page: Page): Promise<Shown> {
@@ -76,6 +83,14 @@ function shown(page: Page): Promise<Shown> {
       lags: Object.fromEntries(all("lag-row").map((r) => [r.dataset.split!, Number(r.dataset.lag)])),
       graph: { splits: all("graph-split").length, sources: all("graph-source").length, counts: all("graph-count").length },
       checkpoints: all("checkpoint").map((c) => ({ id: Number(c.dataset.id), status: c.dataset.status! })),
+      committed: num("records-committed"),
+      rate: { value: num("records-per-second"), t: Number(q("records-per-second").dataset.t) },
+      subtasks: all("subtask-row").map((r) => ({
+        subtask: Number(r.dataset.subtask), counted: Number(r.dataset.counted), keys: Number(r.dataset.keys), rate: Number(r.dataset.rate),
+      })),
+      throughput: {
+        points: Number(q("throughput").dataset.points), firstT: Number(q("throughput").dataset.firstT), lastT: Number(q("throughput").dataset.lastT),
+      },
     };
   });
 }
@@ -176,6 +191,7 @@ test.skipIf(!HAVE_CHROMIUM)("dashboard - Chromium shows the live job, and its nu
       }
     })();
     const seen: number[] = [];
+    const rates: number[] = [];
     for (let i = 0; i < 3; i++) {
       const { before, page: s, after } = await bracket(page, pv);
       expect(s.state).toBe("RUNNING");
@@ -185,11 +201,22 @@ test.skipIf(!HAVE_CHROMIUM)("dashboard - Chromium shows the live job, and its nu
       expect(s.latestCheckpoint).toBeGreaterThanOrEqual(before.checkpoints.latestCompleted.id);
       expect(s.latestCheckpoint).toBeLessThanOrEqual(after.checkpoints.latestCompleted.id);
       expect(s.restarts).toBe(after.restarts);
+      // Rates are the server's: the page's read rate and per-subtask rates are those of the history
+      // point it was drawn from (the history keeps every point for 5 minutes).
+      const history = (await pv.json("/status/history")).body;
+      const point = history.points.find((p: any) => p.t === s.rate.t);
+      expect(point).toBeDefined();
+      expect(s.rate.value).toBe(point.recordsIn);
+      expect(s.subtasks.map((x) => x.rate)).toEqual(point.subtasks);
+      expect(s.throughput.lastT).toBe(s.rate.t);
+      expect(s.throughput.firstT).toBe(history.points[0].t);
+      rates.push(point.recordsIn);
       seen.push(s.recordsIn);
       if (i === 1) await screenshot(page, "dashboard-live.png");
     }
     await publishing;
     expect(seen[2]).toBeGreaterThan(seen[0]); // the page moved with the stream
+    expect(Math.max(...rates)).toBeGreaterThan(0); // ~2,000 events/s were arriving
 
     // Idle: the page equals /status and /counts exactly.
     await waitIdleAndCommitted(pv, nc);
@@ -210,12 +237,32 @@ test.skipIf(!HAVE_CHROMIUM)("dashboard - Chromium shows the live job, and its nu
     expect(Object.fromEntries(s.topKeys)).toEqual(counts);
     for (let i = 1; i < s.topKeys.length; i++) expect(s.topKeys[i][1]).toBeLessThanOrEqual(s.topKeys[i - 1][1]);
     for (const [key, count] of s.topKeys) expect(count).toBe(expected.get(key)!);
+    // Committed: the sum of the committed counts, i.e. every valid event published, once.
+    expect(s.committed).toBe(after.records.committed);
+    expect(s.committed).toBe([...expected.values()].reduce((a, b) => a + b, 0));
+    // Per count subtask: the server's numbers; they add up to the totals.
+    expect(s.subtasks.map(({ rate: _, ...x }) => x)).toEqual(after.countSubtasks);
+    expect(s.subtasks.map((x) => x.subtask)).toEqual([0, 1]);
+    expect(s.subtasks.reduce((a, x) => a + x.counted, 0)).toBe(after.records.counted);
+    expect(s.subtasks.reduce((a, x) => a + x.keys, 0)).toBe(after.keys);
+    expect(s.subtasks.every((x) => x.keys > 0)).toBe(true);
+
+    // A reload keeps the history: it is the server's, not the page's.
+    const pointsBefore = (await pv.json("/status/history")).body.points;
+    const reloadedAt = Date.now();
+    await page.reload();
+    await page.waitForFunction(() => Number(document.querySelector<HTMLElement>('[data-testid="refreshed"]')?.dataset.seq) >= 1,
+      undefined, { timeout: 10_000 });
+    const r = await shown(page);
+    expect(r.throughput.firstT).toBe(pointsBefore[0].t);
+    expect(r.throughput.firstT).toBeLessThan(reloadedAt - 5_000); // the live phase alone took longer
+    expect(r.throughput.points).toBeGreaterThanOrEqual(pointsBefore.length);
 
     // Self-contained: every request went to the status server, and the page threw nothing.
     const hosts = new Set(requests.filter((u) => !u.startsWith("data:")).map((u) => new URL(u).host));
     expect([...hosts]).toEqual([new URL(pv.url).host]);
     const paths = new Set(requests.map((u) => new URL(u).pathname + new URL(u).search));
-    for (const p of ["/", "/status", "/checkpoints", `/counts?top=${TOP}`]) expect(paths).toContain(p);
+    for (const p of ["/", "/status", "/status/history", "/checkpoints", `/counts?top=${TOP}`]) expect(paths).toContain(p);
     expect(pageErrors).toEqual([]);
 
     await screenshot(page, "dashboard.png");

@@ -20,6 +20,8 @@ export interface SubtaskAckRecord {
   ackMs: number;
   alignmentMs?: number;
   rows?: number;
+  /** A count subtask's events counted in this attempt up to the barrier. */
+  counted?: number;
 }
 
 /** What `/checkpoints` shows of one checkpoint. */
@@ -193,7 +195,7 @@ export class CheckpointCoordinator {
     } else {
       p.countAcks.set(ack.subtask, ack);
       p.record.subtasks.push({
-        role: "count", subtask: ack.subtask, ackMs, alignmentMs: ack.alignmentMs, rows: ack.rows,
+        role: "count", subtask: ack.subtask, ackMs, alignmentMs: ack.alignmentMs, rows: ack.rows, counted: ack.counted,
       });
     }
     if (p.sourceAcks.size === this.#o.sources && p.countAcks.size === this.#o.counts) this.#commit(p);

@@ -37,7 +37,7 @@ test("dashboard page - a CSP forbids every fetch but the status server's own", (
 
 test("dashboard page - fetches exactly the status server's JSON endpoints, by relative path", () => {
   const paths = [...html.matchAll(/getJson\(([^)]*)\)/g)].map((m) => m[1]).filter((a) => a !== "path");
-  expect(paths).toEqual(['"status"', '"checkpoints"', "`counts?top=${TOP}`"]);
+  expect(paths).toEqual(['"status"', '"status/history"', '"checkpoints"', "`counts?top=${TOP}`"]);
   expect(html.match(/\bfetch\(/g)?.length).toBe(1);
 });
 
@@ -50,9 +50,9 @@ test("dashboard page - its inline script parses", () => {
 test("dashboard page - has the data-testid hooks that tests read", () => {
   for (const id of [
     "state", "records-in", "records-per-second", "restarts", "dead-lettered", "latest-checkpoint", "keys",
-    "refreshed", "job-graph", "throughput", "checkpoint-timeline", "lag", "top-keys",
+    "refreshed", "job-graph", "throughput", "checkpoint-timeline", "lag", "top-keys", "records-committed", "count-subtasks",
   ]) expect(html).toContain(`data-testid="${id}"`);
-  for (const id of ["top-key-row", "lag-row", "checkpoint", "graph-split", "graph-source", "graph-count"]) {
+  for (const id of ["top-key-row", "lag-row", "checkpoint", "graph-split", "graph-source", "graph-count", "subtask-row"]) {
     expect(html).toContain(`data-testid="${id}"`);
   }
 });

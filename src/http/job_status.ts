@@ -5,11 +5,12 @@
 import type { StoredCheckpoint } from "../checkpoint/store.ts";
 import { publicConfig } from "../config.ts";
 import type { Job } from "../job.ts";
+import type { RateHistory, Totals } from "../rate_history.ts";
 
 /** The parts of a {@link Job} the status server reads. */
 export type JobView = Pick<
   Job,
-  | "config" | "state" | "stateReason" | "natsConnected" | "restarts" | "startedAt" | "committed" | "metrics"
+  | "config" | "state" | "stateReason" | "natsConnected" | "restarts" | "startedAt" | "committed" | "committedRecords" | "metrics"
   | "checkpointHistory" | "latestCompleted" | "coordinator" | "triggerCheckpoint" | "streamInfo" | "stalledSplits"
 > & {
   /** Each split's last stream sequence; without it `streamLastSequence` is null. */
@@ -21,8 +22,33 @@ export interface StoredCheckpoints {
   listCheckpoints(limit: number): Promise<StoredCheckpoint[]>;
 }
 
-/** Builds the `/status` JSON. */
-export async function jobStatus(job: JobView, version: string, store?: StoredCheckpoints): Promise<Record<string, unknown>> {
+/** The job's totals now, as a {@link RateHistory} samples them. */
+export function jobTotals(job: JobView): Totals {
+  const t = job.metrics.totals();
+  const delivered: Record<string, number> = {};
+  for (const split of job.config.subjects) delivered[split] = job.metrics.splits[split]?.delivered ?? 0;
+  return {
+    recordsIn: t.recordsIn,
+    counted: t.counted,
+    committed: job.committedRecords,
+    deadLettered: t.deadLetteredTotal,
+    subtasks: job.metrics.countSubtasks().map(({ counted, keys }) => ({ counted, keys })),
+    delivered,
+  };
+}
+
+/** `/status/history`: the rate at each sample of the last few minutes, oldest first. */
+export function rateHistoryJson(history: RateHistory, sampleIntervalMs: number): Record<string, unknown> {
+  return { sampleIntervalMs, windowMs: history.windowMs, capacity: history.capacity, points: history.points() };
+}
+
+/**
+ * Builds the `/status` JSON. With `rateHistory`, `rates` is the newest rate of it (events per second
+ * over its window), else null.
+ */
+export async function jobStatus(
+  job: JobView, version: string, store?: StoredCheckpoints, rateHistory?: RateHistory,
+): Promise<Record<string, unknown>> {
   const [lastSeqs, info] = await Promise.all([job.splitLastSequences?.(), job.streamInfo()]);
   const totals = job.metrics.totals();
   const history = job.checkpointHistory;
@@ -64,7 +90,11 @@ export async function jobStatus(job: JobView, version: string, store?: StoredChe
       counted: totals.counted,
       deadLettered: totals.deadLetteredTotal,
       deadLetteredByReason: totals.deadLettered,
+      // The sum of the committed counts: what the latest completed checkpoint covers.
+      committed: job.committedRecords,
     },
+    rates: rateHistory ? rateHistory.current() : null,
+    countSubtasks: job.metrics.countSubtasks(),
     keys: job.metrics.keys,
     restarts: job.restarts,
     checkpoints: {

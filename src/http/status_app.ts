@@ -8,7 +8,8 @@ import { Hono, type Context } from "hono";
 import type { CheckpointStore, CountsPage, CountsQuery } from "../checkpoint/store.ts";
 import type { DeadLetterReason } from "../types.ts";
 import { bearerMatches } from "./auth.ts";
-import { jobStatus, type JobView } from "./job_status.ts";
+import type { RateHistory } from "../rate_history.ts";
+import { jobStatus, rateHistoryJson, type JobView } from "./job_status.ts";
 import { MetricsText } from "./metrics_text.ts";
 import { opsMetricsText } from "./ops_metrics.ts";
 
@@ -21,6 +22,8 @@ export interface StatusAppDeps {
   adminToken?: string;
   /** Optional HTML for `GET /`. */
   dashboardHtml?: string;
+  /** Server-side rates (`/status` `rates`, `GET /status/history`), sampled every `sampleIntervalMs`. */
+  rates?: { history: RateHistory; sampleIntervalMs: number };
 }
 
 /** Largest `top` accepted by `/counts` (every answer is built on the main thread: keep it bounded). */
@@ -72,7 +75,11 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
     return c.json(body, ready ? 200 : 503);
   });
 
-  app.get("/status", async (c) => c.json(await jobStatus(job, deps.version, store)));
+  app.get("/status", async (c) => c.json(await jobStatus(job, deps.version, store, deps.rates?.history)));
+  if (deps.rates) {
+    const { history, sampleIntervalMs } = deps.rates;
+    app.get("/status/history", (c) => c.json(rateHistoryJson(history, sampleIntervalMs)));
+  }
 
   app.get("/checkpoints", async (c) => {
     const recent = job.checkpointHistory;
@@ -150,6 +157,7 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
     ["/checkpoints/:id", "GET, HEAD"], ["/counts", "GET, HEAD"], ["/counts/:key", "GET, HEAD"], ["/metrics", "GET, HEAD"],
   ];
   if (deps.dashboardHtml) routes.push(["/", "GET, HEAD"]);
+  if (deps.rates) routes.push(["/status/history", "GET, HEAD"]);
   for (const [r, allow] of routes) {
     app.all(r, (c) => {
       c.header("Allow", allow);

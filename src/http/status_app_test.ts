@@ -16,6 +16,8 @@ import { CheckpointStore } from "../checkpoint/store.ts";
 import { loadConfig } from "../config.ts";
 import { Job, type JobState } from "../job.ts";
 import type { SplitPositions, TaskMetrics } from "../types.ts";
+import { RateHistory } from "../rate_history.ts";
+import { jobTotals } from "./job_status.ts";
 import { createStatusApp, DEFAULT_LIMIT, MAX_LIMIT, MAX_TOP } from "./status_app.ts";
 
 const SPLITS = ["pv.0", "pv.1", "pv.2", "pv.3"];
@@ -260,6 +262,7 @@ describe("status app - /status", () => {
     ]);
     expect(s.records).toEqual({
       in: 30, out: 27, counted: 27, deadLettered: 3, deadLetteredByReason: { not_json: 2, key_missing: 1 },
+      committed: 0, // set by job.ts's commit, which this fixture's coordinator does not run
     });
     expect(s.keys).toBe(5);
     expect(s.restarts).toBe(2);
@@ -718,5 +721,55 @@ describe("status app - errors", () => {
     expect(r.status).toBe(200);
     expect(await r.text()).toBe("<h1>pvflow</h1>");
     expect((await app.request("/", { method: "POST" })).status).toBe(405);
+  });
+});
+
+describe("status app - rates and count subtasks", () => {
+  test("status app - /status/history and /status rates come from the server's samples; count subtasks add up across attempts", async () => {
+    const f = await fixture();
+    const history = new RateHistory({ windowMs: 1000 });
+    const app = createStatusApp({ job: f.job, store: f.store, version: "t", rates: { history, sampleIntervalMs: 1000 } });
+    const get = async (path: string) => (await app.request(path)).json() as Promise<any>;
+    f.job.state = "RUNNING";
+    f.job.metrics.beginAttempt();
+    f.job.metrics.update(sourceMetrics(0, 100, { "pv.0": [60, 60, 0], "pv.2": [40, 40, 0] }, { not_json: 4 }));
+    f.job.metrics.update(countMetrics(0, 56, 5));
+    f.job.metrics.update(countMetrics(1, 40, 3));
+    f.job.committedRecords = 50;
+    history.add(10_000, jobTotals(f.job));
+    // A restart: the new attempt's subtasks count from 0 again, the totals go on.
+    f.job.metrics.endAttempt();
+    f.job.metrics.beginAttempt();
+    f.job.metrics.update(sourceMetrics(0, 300, { "pv.0": [360, 360, 0], "pv.2": [140, 140, 0] }, { not_json: 2 }));
+    f.job.metrics.update(countMetrics(0, 200, 6));
+    f.job.metrics.update(countMetrics(1, 98, 4));
+    f.job.committedRecords = 350;
+    history.add(12_000, jobTotals(f.job));
+
+    const h = await get("/status/history");
+    expect(h.sampleIntervalMs).toBe(1000);
+    expect(h.points).toHaveLength(1);
+    const p = h.points[0];
+    expect(p.t).toBe(12_000);
+    expect(p.recordsIn).toBe(150); // (400 - 100) / 2 s
+    expect(p.counted).toBe(149); // (96 + 298 - 96) / 2
+    expect(p.committed).toBe(150);
+    expect(p.deadLettered).toBe(1);
+    expect(p.subtasks).toEqual([100, 49]);
+    expect(p.splits).toEqual({ "pv.0": 112.5, "pv.2": 37.5, "pv.1": 0, "pv.3": 0 }); // 150/s shared 300 : 100
+
+    const s = await get("/status");
+    expect(s.rates).toEqual(p);
+    expect(s.records.committed).toBe(350);
+    expect(s.countSubtasks).toEqual([{ subtask: 0, counted: 256, keys: 6 }, { subtask: 1, counted: 138, keys: 4 }]);
+    expect(s.countSubtasks.reduce((a: number, x: any) => a + x.counted, 0)).toBe(s.records.counted);
+    expect(s.countSubtasks.reduce((a: number, x: any) => a + x.keys, 0)).toBe(s.keys);
+    expect((await app.request("/status/history", { method: "POST" })).status).toBe(405);
+  });
+
+  test("status app - without a rate history /status has rates null and no /status/history", async () => {
+    const f = await fixture();
+    expect((await f.get("/status")).body.rates).toBeNull();
+    expect((await f.get("/status/history")).status).toBe(404);
   });
 });

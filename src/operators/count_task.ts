@@ -50,9 +50,9 @@ export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void)
       if (init.commitPort) {
         // Staged before the ack: the commit thread has it by the time the commit is requested.
         init.commitPort.postMessage({ ...changed, checkpointId, subtask } satisfies StagedSnapshot);
-        post({ kind: "ack", role: "count", subtask, checkpointId, rows, alignmentMs });
+        post({ kind: "ack", role: "count", subtask, checkpointId, rows, alignmentMs, counted: recordsIn });
       } else {
-        post({ kind: "ack", role: "count", subtask, checkpointId, rows, changed, alignmentMs });
+        post({ kind: "ack", role: "count", subtask, checkpointId, rows, changed, alignmentMs, counted: recordsIn });
       }
     },
     abort(checkpointId, reason) {
