@@ -5,28 +5,30 @@
  * position and the absolute counts of the changed keys, so the `counts` table — the job's sink —
  * always equals the state of the latest completed checkpoint. Opening claims the database (a new
  * owner epoch, see `schema.ts`); every commit carries that epoch and is refused whole once another
- * process has claimed the database since. The cold reads (restore, `/counts`, checkpoint history,
- * the owner) are drizzle queries; the hot commit stays hand-built (see {@link CheckpointStore.commit}).
+ * process has claimed the database since. The cold reads (`/counts`, checkpoint history, the owner)
+ * are drizzle queries; the hot commit and the restore stay hand-built (their figures at each).
  */
 import { hostname } from "node:os";
 import { createClient, type Client, type InStatement } from "@libsql/client";
 import { and, desc, eq, gt, sql, type SQL } from "drizzle-orm";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { redactUrl } from "../config.ts";
-import { checkpoints, CLAIM, counts as countsTable, FENCED_MESSAGE, owner as ownerTable, positions as positionsTable } from "./schema.ts";
+import { checkpoints, CLAIM, counts as countsTable, FENCED_MESSAGE, owner as ownerTable } from "./schema.ts";
 import { migrateSchema } from "./schema_migrate.ts";
 import type { KeyCounts, SplitPositions } from "../types.ts";
 import type { CheckpointData } from "./coordinator.ts";
 
-/** The id of the latest completed checkpoint (0: none). */
+/** The id of the latest completed checkpoint (0: none); the hand-built restore's copy below. */
 const LATEST_ID = sql<number>`coalesce(max(${checkpoints.id}), 0)`.mapWith(Number);
+const LATEST_ID_SQL = "SELECT coalesce(max(id), 0) FROM checkpoints";
 
 /**
  * Rows whose key libSQL can read back exactly: a key with a NUL byte (accepted by versions before
  * `key_contains_nul`) is bound faithfully but read back only up to the NUL, so it would restore
  * — and show — as another key. Such rows are left out of every read.
  */
-const FAITHFUL_KEY: SQL = sql`instr(CAST(${countsTable.key} AS BLOB), x'00') = 0`;
+const FAITHFUL_KEY_SQL = "instr(CAST(key AS BLOB), x'00') = 0";
+const FAITHFUL_KEY: SQL = sql.raw(FAITHFUL_KEY_SQL);
 
 /** A checkpoint row as {@link StoredCheckpoint} (without its epoch). */
 const CHECKPOINT_FIELDS = {
@@ -155,35 +157,45 @@ export class CheckpointStore {
     return await this.#db.select({ epoch, pid, host, startedAt }).from(ownerTable).where(eq(ownerTable.id, 1)).get();
   }
 
-  /** The latest completed checkpoint: its id, this stream's positions, and all counts. */
+  /**
+   * The latest completed checkpoint: its id, this stream's positions, and all counts.
+   * Hand-built, not drizzle: it reads every key (up to millions) on each start and restart, and
+   * drizzle's row mapping made it 1.1–1.35× slower (1546 vs 1149 ms median for 310k keys;
+   * `bench/drizzle_upsert.ts`), time the job spends not counting.
+   */
   async loadLatest(): Promise<RestoredCheckpoint> {
-    // One batch is one transaction (deferred: its reads see one snapshot), as for every read below.
-    const [cp, pos, cnt] = await this.#db.batch([
-      this.#latestId(),
-      this.#db.select({ subject: positionsTable.subject, seq: positionsTable.seq, streamCreated: positionsTable.streamCreated })
-        .from(positionsTable).where(eq(positionsTable.stream, this.#stream)),
-      this.#db.select({ key: countsTable.key, count: countsTable.count }).from(countsTable).where(FAITHFUL_KEY),
-    ]);
+    const [cp, pos, cnt] = await this.client.batch([
+      LATEST_ID_SQL,
+      { sql: "SELECT subject, seq, stream_created FROM positions WHERE stream = ?", args: [this.#stream] },
+      `SELECT key, count FROM counts WHERE ${FAITHFUL_KEY_SQL}`,
+    ], "read");
     const positions: SplitPositions = {};
     let streamCreated: string | undefined;
-    for (const r of pos) {
-      positions[r.subject] = r.seq;
-      streamCreated ??= r.streamCreated ?? undefined;
+    for (const r of pos.rows) {
+      positions[r[0] as string] = Number(r[1]);
+      streamCreated ??= (r[2] as string | null) ?? undefined;
     }
-    const n = cnt.length;
+    const n = cnt.rows.length;
     const counts: KeyCounts = { keys: new Array(n), counts: new Array(n) };
     for (let i = 0; i < n; i++) {
-      counts.keys[i] = cnt[i].key;
-      counts.counts[i] = cnt[i].count;
+      const r = cnt.rows[i];
+      counts.keys[i] = r[0] as string;
+      counts.counts[i] = Number(r[1]);
     }
-    return { checkpointId: cp[0].id, positions, streamCreated, counts };
+    return { checkpointId: Number(cp.rows[0][0]), positions, streamCreated, counts };
   }
 
+  /** The latest checkpoint id as a drizzle query; in a `db.batch` (one deferred transaction) with the read it dates. */
   #latestId() {
     return this.#db.select({ id: LATEST_ID }).from(checkpoints);
   }
 
-  /** Writes one checkpoint in ONE transaction; resolves with the bytes of data written. */
+  /**
+   * Writes one checkpoint in ONE transaction; resolves with the bytes of data written.
+   * Hand-built multi-row statements, not drizzle: for 10k changed keys drizzle's query building
+   * made the whole commit 3.2–4.0× slower in three runs (e.g. 79 vs 20 ms median, its building
+   * alone 48 ms; `bench/drizzle_upsert.ts`) — on the commit thread, once per checkpoint.
+   */
   async commit(data: CheckpointData, streamCreated?: string): Promise<{ bytes: number }> {
     const { record, positions, keys, counts } = data;
     const now = Date.now();
