@@ -1,7 +1,8 @@
 /**
  * @module
  * Builds the single executable `dist/pvflow`: `mod.ts` plus every Worker entry, compiled by Bun,
- * with the libSQL native addon resolved statically (see {@link libsqlStaticAddon}).
+ * with the libSQL native addon resolved statically (see {@link libsqlStaticAddon}) and the schema
+ * migrations embedded.
  */
 import type { BunPlugin } from "bun";
 
@@ -37,6 +38,10 @@ if (import.meta.main) {
     sourcemap: "linked",
     target: "bun",
     plugins: [libsqlStaticAddon],
+    // Files imported `with { type: "file" }` (the migrations, `src/checkpoint/migration_files.ts`)
+    // keep their paths inside the binary, so drizzle's migrator finds `meta/_journal.json` beside
+    // the `.sql` files it names (the default would add a content hash to every name).
+    naming: { asset: "[dir]/[name].[ext]" },
     define: { "process.env.PVFLOW_VERSION": JSON.stringify((await Bun.file("package.json").json()).version) },
   });
   if (!result.success) {

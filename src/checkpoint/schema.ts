@@ -1,65 +1,65 @@
 /**
  * @module
- * The checkpoint store's schema, all of its DDL in one place: the tables of release 0.1.0, the
- * columns added since (applied to an older database on open), and the ownership fence — an
+ * The checkpoint store's schema as drizzle tables — the source `drizzle-kit generate` diffs to
+ * write the migrations in `migrations/` (see `drizzle.config.ts`) — and the ownership fence: an
  * `owner` row whose epoch every checkpoint insert must carry, so that only the process that
  * claimed the database last can commit.
+ *
+ * Two things drizzle cannot declare are added by hand to the generated migration 0000 (drizzle-kit
+ * keeps hand edits: it diffs these tables against `migrations/meta/*_snapshot.json`, never the SQL):
+ * `WITHOUT ROWID` on `counts`, and the fence trigger. A later migration that makes drizzle-kit
+ * rebuild `counts` (it recreates a SQLite table for some column changes) must add `WITHOUT ROWID`
+ * to its `CREATE TABLE` again; a trigger on a rebuilt `checkpoints` must be created again.
  */
-import type { Client } from "@libsql/client";
+import { sql } from "drizzle-orm";
+import { check, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
-/** The tables, as release 0.1.0 created them (never change these: add to {@link ADDED_COLUMNS}). */
-const TABLES = [
-  `CREATE TABLE IF NOT EXISTS checkpoints (
-     id INTEGER PRIMARY KEY,
-     trigger_time INTEGER NOT NULL,
-     completed_time INTEGER NOT NULL,
-     duration_ms REAL NOT NULL,
-     alignment_ms REAL NOT NULL,
-     rows INTEGER NOT NULL,
-     bytes INTEGER NOT NULL
-   )`,
-  `CREATE TABLE IF NOT EXISTS positions (
-     stream TEXT NOT NULL,
-     subject TEXT NOT NULL,
-     seq INTEGER NOT NULL,
-     checkpoint_id INTEGER NOT NULL,
-     stream_created TEXT,
-     PRIMARY KEY (stream, subject)
-   )`,
-  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS counts (
-     key TEXT PRIMARY KEY,
-     count INTEGER NOT NULL,
-     checkpoint_id INTEGER NOT NULL
-   ) WITHOUT ROWID`,
-  // Since 0.2: the one process allowed to commit (one row; epoch + 1 at every claim).
-  `CREATE TABLE IF NOT EXISTS owner (
-     id INTEGER PRIMARY KEY CHECK (id = 1),
-     epoch INTEGER NOT NULL,
-     pid INTEGER NOT NULL,
-     host TEXT NOT NULL,
-     started_at TEXT NOT NULL
-   )`,
-];
+/** Completed checkpoints, one row each. */
+export const checkpoints = sqliteTable("checkpoints", {
+  id: integer("id").primaryKey(),
+  triggerTime: integer("trigger_time").notNull(),
+  completedTime: integer("completed_time").notNull(),
+  durationMs: real("duration_ms").notNull(),
+  alignmentMs: real("alignment_ms").notNull(),
+  rows: integer("rows").notNull(),
+  bytes: integer("bytes").notNull(),
+  /** The owner epoch the checkpoint was committed under (NULL: written by 0.1.0). Last, as 0.1.0 databases got it by ALTER TABLE. */
+  epoch: integer("epoch"),
+});
 
-/** Columns added after 0.1.0: [table, column, type]. Rows of 0.1.0 have NULL there. */
-const ADDED_COLUMNS: Array<[string, string, string]> = [
-  ["checkpoints", "epoch", "INTEGER"],
-];
+/** Every split's position (stream sequence) as of the checkpoint that last moved it. */
+export const positions = sqliteTable("positions", {
+  stream: text("stream").notNull(),
+  subject: text("subject").notNull(),
+  seq: integer("seq").notNull(),
+  checkpointId: integer("checkpoint_id").notNull(),
+  streamCreated: text("stream_created"),
+}, (t) => [primaryKey({ columns: [t.stream, t.subject] })]);
 
-/** The text a fenced commit fails with (RAISE takes a literal only). */
+/** Facts about the database: `opened_at`, `key_field` (see `store_meta.ts`). */
+export const meta = sqliteTable("meta", {
+  key: text("key").primaryKey(),
+  value: text("value").notNull(),
+});
+
+/** The job's sink: every key's count as of the latest completed checkpoint (WITHOUT ROWID, see above). */
+export const counts = sqliteTable("counts", {
+  key: text("key").primaryKey(),
+  count: integer("count").notNull(),
+  checkpointId: integer("checkpoint_id").notNull(),
+});
+
+/** The one process allowed to commit (one row; epoch + 1 at every claim). */
+export const owner = sqliteTable("owner", {
+  id: integer("id").primaryKey(),
+  epoch: integer("epoch").notNull(),
+  pid: integer("pid").notNull(),
+  host: text("host").notNull(),
+  startedAt: text("started_at").notNull(),
+}, (t) => [check("owner_one_row", sql`${t.id} = 1`)]);
+
+/** The text a fenced commit fails with (RAISE takes a literal only: migration 0000 repeats it). */
 export const FENCED_MESSAGE = "fenced: another pvflow process took over the database";
-
-/**
- * The fence: a checkpoint row whose epoch is not the owner's aborts its whole transaction. `IS NOT`
- * so that a NULL epoch — a 0.1.0 binary still running on a claimed database — is fenced too.
- * Commits insert the checkpoint row first, so a fenced one fails before any other work.
- */
-const TRIGGERS = [
-  `CREATE TRIGGER IF NOT EXISTS checkpoints_fence BEFORE INSERT ON checkpoints
-     WHEN NEW.epoch IS NOT (SELECT epoch FROM owner WHERE id = 1)
-     BEGIN SELECT RAISE(ABORT, '${FENCED_MESSAGE}'); END`,
-];
 
 /** Who claims the database. */
 export interface Instance {
@@ -73,22 +73,3 @@ export const CLAIM = `INSERT INTO owner (id, epoch, pid, host, started_at) VALUE
   ON CONFLICT (id) DO UPDATE SET epoch = owner.epoch + 1, pid = excluded.pid, host = excluded.host,
     started_at = excluded.started_at
   RETURNING epoch`;
-
-/** The current owner row. */
-export const OWNER = "SELECT epoch, pid, host, started_at FROM owner WHERE id = 1";
-
-/** Creates the schema, or brings a database of an older release up to it. Idempotent. */
-export async function applySchema(client: Client): Promise<void> {
-  await client.batch(TABLES, "write");
-  for (const [table, column, type] of ADDED_COLUMNS) {
-    const rs = await client.execute({ sql: `SELECT count(*) FROM pragma_table_info(?) WHERE name = ?`, args: [table, column] });
-    if (Number(rs.rows[0][0]) > 0) continue;
-    try {
-      await client.execute(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
-    } catch (err) {
-      // Another process starting at the same moment added it first.
-      if (!/duplicate column/i.test((err as Error).message)) throw err;
-    }
-  }
-  await client.batch(TRIGGERS, "write");
-}

@@ -17,8 +17,7 @@ const KEY_FIELD = "key_field";
  */
 export async function adoptKeyField(client: Client, keyField: string): Promise<void> {
   // One write transaction: two processes opening a new database at once agree on one field.
-  const [, , rs] = await client.batch([
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+  const [, rs] = await client.batch([
     { sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", args: [KEY_FIELD, keyField] },
     { sql: "SELECT value FROM meta WHERE key = ?", args: [KEY_FIELD] },
   ], "write");

@@ -1,0 +1,29 @@
+/**
+ * @module
+ * Brings a database to the newest schema at startup: a database made before the migrations
+ * (release 0.1.0 or later in-code builds) is first baselined to migration 0000 in place
+ * (`legacy_schema.ts`), then drizzle's libSQL migrator applies every migration not yet recorded
+ * in `__drizzle_migrations` — on an embedded file and on a libSQL server alike.
+ */
+import type { Client } from "@libsql/client";
+import { drizzle } from "drizzle-orm/libsql";
+import { migrate } from "drizzle-orm/libsql/migrator";
+import { readMigrationFiles } from "drizzle-orm/migrator";
+import { baselineLegacy } from "./legacy_schema.ts";
+import { MIGRATIONS_FOLDER } from "./migration_files.ts";
+
+/** Creates the schema, or brings an older database up to it. Idempotent. */
+export async function migrateSchema(client: Client): Promise<void> {
+  const config = { migrationsFolder: MIGRATIONS_FOLDER };
+  const [baseline] = readMigrationFiles(config);
+  await baselineLegacy(client, baseline);
+  const db = drizzle(client);
+  try {
+    await migrate(db, config);
+  } catch (err) {
+    // drizzle reads which migrations are applied before its transaction, so a second process
+    // starting at the same moment can apply them in between (`table ... already exists`). Read
+    // again: then they are recorded and nothing is left to do. A real failure fails again.
+    await migrate(db, config).catch(() => Promise.reject(err));
+  }
+}
