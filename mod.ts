@@ -12,6 +12,7 @@ import { DASHBOARD_HTML } from "./src/http/dashboard_page.ts";
 import { createStatusApp } from "./src/http/status_app.ts";
 import { Job } from "./src/job.ts";
 import { ConfigRefusedError } from "./src/job_streams.ts";
+import { serve, type HttpServer } from "./src/platform.ts";
 
 const VERSION = process.env.PVFLOW_VERSION ?? "dev";
 const log = (line: string) => console.error(`${new Date().toISOString()} pvflow: ${line}`);
@@ -63,9 +64,9 @@ const committer = new CommitWorker(new URL("./src/checkpoint/commit_worker_entry
 });
 const job = new Job(config, store, { log, workerUrl, committer });
 const app = createStatusApp({ job, store, version: VERSION, adminToken: config.adminToken, dashboardHtml: DASHBOARD_HTML });
-let server: ReturnType<typeof Bun.serve>;
+let server: HttpServer;
 try {
-  server = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch });
+  server = serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch });
 } catch (err) {
   console.error(`pvflow: cannot listen on ${config.httpHost}:${config.httpPort} (PVFLOW_HTTP_HOST/PVFLOW_HTTP_PORT): ${(err as Error).message}`);
   process.exit(1);
@@ -93,7 +94,7 @@ await job.run();
 if (job.state === "FAILED" && job.failure instanceof ConfigRefusedError) {
   // A configuration NATS showed to be unusable: like a ConfigError, one line and exit code 2.
   console.error(`pvflow: ${job.failure.message}`);
-  server.stop(true);
+  server.stop();
   committer.close();
   store.close();
   process.exit(2);
@@ -106,7 +107,7 @@ if (job.state === "FAILED" && signals === 0) {
     process.once("SIGTERM", resolve).once("SIGINT", resolve);
   });
 }
-server.stop(true);
+server.stop();
 committer.close();
 store.close();
 process.exit(job.state === "FAILED" ? 1 : 0);
