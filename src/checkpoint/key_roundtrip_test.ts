@@ -126,7 +126,8 @@ describe("key round trip", () => {
               expect(res.status).toBe(200);
               expect(await res.json()).toEqual({ key: k, count: n, checkpointId: 2 });
             }
-            const top = JSON.parse(await (await app.request(`/counts?top=${expected.size}`)).text());
+            // top=0 is refused (400): when every key was dead-lettered, ask for 1 and expect none.
+            const top = JSON.parse(await (await app.request(`/counts?top=${Math.max(1, expected.size)}`)).text());
             expect(new Map(Object.entries(top.counts))).toEqual(expected);
             for (const k of [...first, ...second]) {
               if (expectedReason(k) !== undefined && k.isWellFormed()) {
