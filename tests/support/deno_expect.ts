@@ -2,7 +2,7 @@
  * @module
  * `expect` with the matchers pvflow's unit tests use, as `bun:test` defines them, built on
  * `node:util` alone — so the same test files run under Deno, where `bun:test` is mapped to
- * {@link ./deno_bun_test.ts} (see deno.json) and neither `@std/assert` (JSR is unreachable) nor
+ * {@link ./bun_test_on_deno.ts} (see deno.json) and neither `@std/assert` (JSR is unreachable) nor
  * npm's `expect` is installed. Semantics follow Bun/Jest: `toEqual` ignores undefined properties
  * and class types, `toMatchObject` compares a subset, `.not` inverts, `.rejects`/`.resolves`
  * await first. A matcher this file lacks throws, naming it, instead of passing silently.

@@ -1,7 +1,7 @@
 /**
  * @module
  * The order of `bun:test`'s hooks, as the unit tests rely on it — under `bun test` this checks Bun,
- * under `deno test` the stand-in {@link ./deno_bun_test.ts}: both must give the same order.
+ * under `deno test` the stand-in {@link ./bun_test_on_deno.ts}: both must give the same order.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 

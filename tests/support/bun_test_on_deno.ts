@@ -21,7 +21,7 @@ interface DenoTestDefinition {
   sanitizeResources?: boolean;
 }
 const Deno = (globalThis as unknown as { Deno?: { test(t: DenoTestDefinition): void } }).Deno;
-if (!Deno) throw new Error("tests/support/deno_bun_test.ts stands in for bun:test under Deno only");
+if (!Deno) throw new Error("tests/support/bun_test_on_deno.ts stands in for bun:test under Deno only");
 
 interface Scope {
   name?: string;
