@@ -44,3 +44,25 @@ test.skipIf(!HAVE_DENO)("deno start - deno task start counts every event exactly
   expect(await committedCounts(db)).toEqual(expected);
   await nc.close();
 }, 120_000);
+
+test.skipIf(!HAVE_DENO)("deno start - a crashing count worker restarts the job in-process with exact counts, under Deno", async () => {
+  // Deno rethrows a Worker's unhandled error in the parent (ending the process) unless the job
+  // marks the error event handled: this is what shows that it does.
+  await using nats = await NatsServer.start();
+  const { nc, js } = await openStream(nats.url);
+  const expected = new Map<string, number>();
+  await publishRange(js, 0, 10_000, expected);
+  const db = join(dir, "crash.db");
+  await using pv = await PvflowProcess.start({
+    binary: DENO, args: ["task", "start"], cwd: ROOT, startTimeoutMs: 60_000,
+    env: pipelineEnv(nats.url, db, { PVFLOW_FAULT_COUNT_THROW_AT: "3000", PVFLOW_RESTART_BACKOFF_MS: "100" }),
+  });
+  await waitFor(async () => total(await allCounts(pv)) >= 10_000, 60_000, () => pv.log);
+  const status = (await pv.json("/status")).body;
+  expect(status.restarts).toBe(1);
+  expect(status.state).toBe("RUNNING");
+  expect(pv.log).toContain("injected fault");
+  expect(await pv.kill("SIGTERM")).toBe(0);
+  expect(await committedCounts(db)).toEqual(expected);
+  await nc.close();
+}, 120_000);
