@@ -16,6 +16,7 @@ import { Job } from "./src/job.ts";
 import { ConfigRefusedError } from "./src/job_streams.ts";
 import { Logger } from "./src/log.ts";
 import { RateHistory } from "./src/rate_history.ts";
+import { serve, unrefTimer, type HttpServer } from "./src/platform.ts";
 
 const VERSION = process.env.PVFLOW_VERSION ?? "dev";
 
@@ -73,14 +74,14 @@ const job = new Job(config, store, { log, workerUrl, committer });
 // Rates are sampled here, not in the browser: 1 s samples, 5 minutes kept.
 const RATE_SAMPLE_MS = 1000;
 const rateHistory = new RateHistory({ capacity: 300 });
-setInterval(() => rateHistory.add(Date.now(), jobTotals(job)), RATE_SAMPLE_MS).unref();
+unrefTimer(setInterval(() => rateHistory.add(Date.now(), jobTotals(job)), RATE_SAMPLE_MS));
 const app = createStatusApp({
   job, store, version: VERSION, adminToken: config.adminToken, dashboardHtml: DASHBOARD_HTML,
   rates: { history: rateHistory, sampleIntervalMs: RATE_SAMPLE_MS },
 });
-let server: ReturnType<typeof Bun.serve>;
+let server: HttpServer;
 try {
-  server = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch });
+  server = serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch });
 } catch (err) {
   logger.fatal(`cannot listen on ${config.httpHost}:${config.httpPort} (PVFLOW_HTTP_HOST/PVFLOW_HTTP_PORT): ${(err as Error).message}`);
   process.exit(1);
@@ -108,7 +109,7 @@ await job.run();
 if (job.state === "FAILED" && job.failure instanceof ConfigRefusedError) {
   // A configuration NATS showed to be unusable: like a ConfigError, one line and exit code 2.
   logger.fatal(job.failure.message);
-  server.stop(true);
+  server.stop();
   committer.close();
   store.close();
   process.exit(2);
@@ -121,7 +122,7 @@ if (job.state === "FAILED" && signals === 0) {
     process.once("SIGTERM", resolve).once("SIGINT", resolve);
   });
 }
-server.stop(true);
+server.stop();
 committer.close();
 store.close();
 process.exit(job.state === "FAILED" ? 1 : 0);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what pvflow's scripts need on a Debian machine that has only Node 20, npm and apt:
-#   - node_modules (npm ci) and a working Bun at node_modules/.bin/bun
+#   - node_modules (npm ci), a working Bun at node_modules/.bin/bun and Deno at node_modules/.bin/deno
 #   - nats-server (apt)
 #   - openssl (apt), for the TLS tests
 #   - optionally chromium (apt), for the dashboard's browser test: only when PVFLOW_WITH_BROWSER=1
@@ -8,6 +8,7 @@
 # Idempotent and silent when everything is already there. Source it (`. scripts/ensure_deps.sh`)
 # to get BUN and PATH in your shell, or execute it. Exports:
 #   BUN   absolute path of the repo's Bun
+#   DENO  absolute path of the repo's Deno (the pinned devDependency)
 #   PATH  with /usr/sbin appended when nats-server lives there (Debian's package puts it there,
 #         and a non-root user's PATH usually lacks it)
 
@@ -18,7 +19,13 @@ _pvflow_ensure_deps() {
 
   # (a) node_modules, then Bun. Bun's postinstall only links the @oven/bun-linux-x64 binary that
   # npm already unpacked as an optional dependency; --ignore-scripts skipped it, so run it here.
-  if [[ ! -d "$root/node_modules" || "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]]; then
+  # A node_modules that is a symlink (a git worktree sharing another checkout's) is left alone:
+  # npm ci would empty the directory it points to, under every checkout that shares it.
+  if [[ -L "$root/node_modules" ]]; then
+    if [[ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]]; then
+      echo "ensure_deps: node_modules is a symlink to $(readlink "$root/node_modules"): not running npm ci there" >&2
+    fi
+  elif [[ ! -d "$root/node_modules" || "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]]; then
     echo "ensure_deps: npm ci" >&2
     (cd "$root" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2 ||
       { echo "ensure_deps: npm ci failed in $root" >&2; return 1; }
@@ -30,6 +37,19 @@ _pvflow_ensure_deps() {
       { echo "ensure_deps: $bun does not run after node_modules/bun/install.js" >&2; return 1; }
   fi
   export BUN="$bun"
+
+  # (a2) Deno (devDependency, for `deno task start` / `deno task test`). Its postinstall, skipped
+  # by --ignore-scripts, links node_modules/.bin/deno to the native binary; without it .bin/deno
+  # is the Node wrapper bin.cjs, which runs Deno as a child and does not pass signals on (and
+  # `deno task` finds `deno` in node_modules/.bin first), so a SIGTERM would not reach pvflow.
+  local deno="$root/node_modules/.bin/deno"
+  if [[ "$(readlink "$deno" 2>/dev/null)" == *bin.cjs ]] || ! "$deno" --version >/dev/null 2>&1; then
+    echo "ensure_deps: linking deno (node node_modules/deno/install.cjs)" >&2
+    (cd "$root" && node node_modules/deno/install.cjs) >&2 || true
+    "$deno" --version >/dev/null 2>&1 ||
+      { echo "ensure_deps: $deno does not run after node_modules/deno/install.cjs" >&2; return 1; }
+  fi
+  export DENO="$deno"
 
   local sudo=()
   if [[ "$(id -u)" != 0 ]] && command -v sudo >/dev/null 2>&1; then sudo=(sudo); fi

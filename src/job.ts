@@ -24,6 +24,7 @@ import { JobMetrics } from "./job_metrics.ts";
 import { checkPositions, FatalJobError, StreamAdmin } from "./job_streams.ts";
 import { StallWatch, type StalledSplit } from "./stall_watch.ts";
 import { RestartPolicy } from "./job_restart.ts";
+import { sleep } from "./platform.ts";
 
 /** Job states, as Flink's `JobStatus` where they overlap. */
 export type JobState = "CREATED" | "RESTORING" | "RUNNING" | "RESTARTING" | "STOPPING" | "STOPPED" | "FAILED";
@@ -440,11 +441,12 @@ export class Job {
       }
     };
     const spawn = (role: "source" | "count", subtask: number, init: SourceTaskInit | CountTaskInit, transfer: MessagePort[]) => {
-      const worker = new Worker(this.#workerUrl);
+      const worker = new Worker(this.#workerUrl, { type: "module" });
       const t: Task = { role, subtask, worker };
       tasks.push(t);
       worker.onmessage = (e: MessageEvent<TaskReport>) => onReport(t, e.data);
       worker.addEventListener("error", (e) => {
+        e.preventDefault(); // handled: Deno would otherwise rethrow it in this thread and exit
         t.gone = true;
         attempt.fail(`${role} subtask ${subtask} crashed: ${(e as ErrorEvent).message}`);
       });
@@ -576,7 +578,7 @@ export class Job {
 /** Resolves once `check()` is true (polled every 20 ms) or `timeoutMs` has passed. */
 async function until(check: () => boolean, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!check() && Date.now() < end) await Bun.sleep(20);
+  while (!check() && Date.now() < end) await sleep(20);
 }
 
 function post(t: Task, msg: TaskControl): void {

@@ -7,6 +7,7 @@
  * job logs plain lines, so their level and fields are read from the line ({@link levelOf},
  * {@link fieldsOf}).
  */
+import { inspect } from "node:util";
 import type { LogFormat } from "./config.ts";
 
 export type LogLevel = "info" | "warn" | "error";
@@ -96,7 +97,7 @@ export class Logger {
    */
   captureConsole(target: Pick<Console, "log" | "info" | "warn" | "error"> = console): void {
     if (this.format !== "json") return;
-    const text = (args: unknown[]) => args.map((a) => (typeof a === "string" ? a : a instanceof Error ? a.message : Bun.inspect(a))).join(" ");
+    const text = (args: unknown[]) => args.map((a) => (typeof a === "string" ? a : a instanceof Error ? a.message : inspect(a))).join(" ");
     target.log = (...args: unknown[]) => this.info(text(args));
     target.info = (...args: unknown[]) => this.info(text(args));
     target.warn = (...args: unknown[]) => this.warn(text(args));

@@ -72,7 +72,7 @@ describe("log", () => {
     target.warn("careful");
     expect(out.map((l) => JSON.parse(l)).map(({ level, msg }) => ({ level, msg }))).toEqual([
       { level: "error", msg: "status server: GET /x: boom" },
-      { level: "info", msg: "{\n  a: 1,\n}" },
+      { level: "info", msg: "{ a: 1 }" },
       { level: "warn", msg: "careful" },
     ]);
   });

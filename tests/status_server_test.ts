@@ -164,7 +164,7 @@ test("status server - every endpoint answers with real data after processing eve
     // Idle and committed: every split's last event is in a completed checkpoint.
     expect(sample("pvflow_split_committed_lag", { split })).toBe(0);
   }
-  expect(sample("pvflow_build_info", { version: status.version, bun: Bun.version })).toBe(1);
+  expect(sample("pvflow_build_info", { version: status.version, runtime: "bun", runtime_version: Bun.version })).toBe(1);
   expect(sample("process_resident_memory_bytes")).toBeGreaterThan(10_000_000);
   expect(sample("process_cpu_seconds_total")).toBeGreaterThan(0);
   // The latest completed checkpoint's time: recent, and it moves with the next checkpoints.

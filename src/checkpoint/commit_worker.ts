@@ -79,7 +79,7 @@ export class CommitWorker implements Committer {
 
   #start(): void {
     if (this.#worker) return;
-    const worker = new Worker(this.#url);
+    const worker = new Worker(this.#url, { type: "module" });
     this.#worker = worker;
     worker.onmessage = (e: MessageEvent<CommitResponse>) => {
       const p = this.#pending.get(e.data.id);
@@ -99,7 +99,10 @@ export class CommitWorker implements Committer {
         this.onLost?.(`commit thread ${why}`);
       }
     };
-    worker.addEventListener("error", (e) => died(`crashed: ${(e as ErrorEvent).message}`));
+    worker.addEventListener("error", (e) => {
+      e.preventDefault(); // handled: Deno would otherwise rethrow it in this thread and exit
+      died(`crashed: ${(e as ErrorEvent).message}`);
+    });
     worker.addEventListener("close", () => died("exited"));
     const opened = this.#request({ kind: "open", id: this.#nextId++, options: this.#options }).then((r) => {
       if (!r.ok) {

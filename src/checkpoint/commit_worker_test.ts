@@ -1,4 +1,5 @@
 import { afterAll, expect, test } from "bun:test";
+import { sleep } from "../platform.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,7 +33,7 @@ test("commit worker - staged snapshots of every count subtask are committed with
   stage(0, { checkpointId: 1, subtask: 0, keys: ["stale"], counts: [99] });
   stage(0, { checkpointId: 2, subtask: 0, keys: ["a", "b"], counts: [3, 4] });
   const committing = writer.commit(data(2, { "pv.0": 10 }), undefined, 2);
-  await Bun.sleep(50);
+  await sleep(50);
   stage(1, { checkpointId: 2, subtask: 1, keys: ["c"], counts: [5] });
   expect((await committing).bytes).toBeGreaterThan(0);
   const latest = await reader.loadLatest();
@@ -59,7 +60,7 @@ test("commit worker - closing the thread on purpose does not report staged state
   await writer.commit(data(1, {}), undefined, 0).catch(() => {}); // the thread runs
   writer.close();
   reader.close();
-  expect(await Promise.race([lost, Bun.sleep(200).then(() => "not lost")])).toBe("not lost");
+  expect(await Promise.race([lost, sleep(200).then(() => "not lost")])).toBe("not lost");
 });
 
 test("commit worker - snapshots of checkpoints that never reach a commit are not kept", async () => {
@@ -73,8 +74,8 @@ test("commit worker - snapshots of checkpoints that never reach a commit are not
     for (const [subtask, c] of channels.entries()) c.port1.postMessage({ checkpointId: id, subtask, keys, counts } satisfies StagedSnapshot);
   }
   const deadline = Date.now() + 5000;
-  while ((await writer.stagedSnapshots()) < 2 && Date.now() < deadline) await Bun.sleep(20);
-  await Bun.sleep(100); // let every message arrive
+  while ((await writer.stagedSnapshots()) < 2 && Date.now() < deadline) await sleep(20);
+  await sleep(100); // let every message arrive
   expect(await writer.stagedSnapshots()).toBe(2); // checkpoint 500's two, nothing older
   // a straggler of an ended checkpoint is not kept either, and the newest one commits
   channels[0].port1.postMessage({ checkpointId: 3, subtask: 0, keys: ["stale"], counts: [1] } satisfies StagedSnapshot);
@@ -90,7 +91,7 @@ test("commit worker - a thread that cannot open its database is reported lost, a
   const writer = new CommitWorker(ENTRY, { url, stream: "PV", epoch: 1 });
   const lost = new Promise<string>((resolve) => (writer.onLost = resolve));
   writer.attach([new MessageChannel().port2]);
-  const why = await Promise.race([lost, Bun.sleep(5000).then(() => "not reported")]);
+  const why = await Promise.race([lost, sleep(5000).then(() => "not reported")]);
   expect(why).toMatch(/^commit thread cannot open its database: cannot open the checkpoint store file:.*no-such-dir/);
   await expect(writer.commit(data(1, {}), undefined, 0)).rejects.toThrow(/commit thread cannot open its database/);
   writer.close();

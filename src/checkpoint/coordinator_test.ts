@@ -8,6 +8,7 @@
  */
 import { createClient } from "@libsql/client";
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { sleep } from "../platform.ts";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,7 +45,7 @@ async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promi
   const deadline = performance.now() + timeoutMs;
   while (!cond()) {
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(1);
+    await sleep(1);
   }
 }
 
@@ -174,7 +175,7 @@ describe("checkpoint coordinator", () => {
     h.coord.acknowledge(sourceAck(id, 1, { "pv.1": 9 }));
     // the same subtask acknowledging twice does not stand in for another one
     h.coord.acknowledge(countAck(id, 1, kc({ b: 2 })));
-    await Bun.sleep(20);
+    await sleep(20);
     expect(h.commits.length).toBe(0);
     expect(h.coord.inProgress?.status).toBe("IN_PROGRESS");
     expect((await h.latest()).checkpointId).toBe(0);
@@ -212,13 +213,13 @@ describe("checkpoint coordinator", () => {
     const h = await setup();
     let storeAtNotify: Promise<number> | undefined;
     // a slow commit: a completion notice sent before COMMIT would show here
-    h.hooks.beforeCommit = () => Bun.sleep(30);
+    h.hooks.beforeCommit = () => sleep(30);
     h.hooks.onComplete = () => (storeAtNotify = h.store.latestCheckpointId());
     const { id, done } = h.coord.trigger();
     h.coord.acknowledge(sourceAck(id, 0, { "pv.0": 1 }));
     h.coord.acknowledge(countAck(id, 0, kc({ a: 1 })));
     expect(h.completed).toEqual([]);
-    await Bun.sleep(10);
+    await sleep(10);
     expect(h.completed).toEqual([]); // still committing
     await done;
     expect(h.log).toEqual([`trigger ${id}`, `commit ${id}`, `committed ${id}`, `complete ${id}`]);
@@ -230,7 +231,7 @@ describe("checkpoint coordinator", () => {
     const { id, done } = h.coord.trigger();
     h.coord.acknowledge(sourceAck(id - 1, 0, { "pv.0": 1000 }));
     h.coord.acknowledge(countAck(id + 1, 0, kc({ stale: 1 })));
-    await Bun.sleep(20);
+    await sleep(20);
     expect(h.commits.length).toBe(0);
     expect(h.coord.inProgress?.subtasks).toEqual([]);
     h.coord.acknowledge(sourceAck(id, 0, { "pv.0": 3 }));
@@ -284,7 +285,7 @@ describe("checkpoint coordinator", () => {
     expect(h.aborted).toEqual([c2.id]);
     expect(h.completed).toEqual([c1.id]);
     h.coord.acknowledge(late); // ignored
-    await Bun.sleep(20);
+    await sleep(20);
     expect(h.commits.map((d) => d.record.id)).toEqual([c1.id]);
     expect(await h.latest()).toEqual(after1);
     expect(h.coord.failed).toBe(1);
@@ -371,7 +372,7 @@ describe("checkpoint coordinator", () => {
     expect(r.failureReason).toBe("declined: count 1: barrier 2 arrived before alignment of 1 completed");
     expect(h.aborted).toEqual([id]);
     h.coord.acknowledge(countAck(id, 1, kc({ b: 1 }))); // too late
-    await Bun.sleep(10);
+    await sleep(10);
     expect(h.commits.length).toBe(0);
     expect((await h.latest()).checkpointId).toBe(0);
     expect(h.finished.map((f) => f.id)).toEqual([id]);
@@ -389,7 +390,7 @@ describe("checkpoint coordinator", () => {
     expect(r).toMatchObject({ id: pending.id, status: "FAILED", failureReason: "job stopped" });
     expect(h.aborted).toEqual([pending.id]);
     h.coord.acknowledge(countAck(pending.id, 0, kc({ a: 1 })));
-    await Bun.sleep(60); // several intervals
+    await sleep(60); // several intervals
     expect(h.barriers.length).toBe(1);
     expect(h.commits.length).toBe(0);
     expect((await h.latest()).checkpointId).toBe(0);
@@ -406,7 +407,7 @@ describe("checkpoint coordinator", () => {
     h.coord.stop();
     let settled = false;
     const settling = h.coord.settle().then(() => (settled = true));
-    await Bun.sleep(30);
+    await sleep(30);
     expect(settled).toBe(false); // the commit is still running
     release.resolve();
     await settling;

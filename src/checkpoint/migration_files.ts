@@ -1,17 +1,29 @@
 /**
  * @module
- * The migration files, imported as files so that `bun build --compile` embeds them (with
- * `naming.asset` keeping their paths, see `scripts/build.ts`) and drizzle's migrator reads them
- * from the binary's own file system. A new migration from `drizzle-kit generate` needs its import
- * line here too: `migration_files_test.ts` fails until every journal entry has one.
+ * Where drizzle's migrator finds the migrations: under Bun (and in the compiled binary) the files
+ * embedded by `migration_files_embedded.ts`; under Deno, which has no `type: "file"` imports, the
+ * source folder beside this module, with the `.sql` files its journal lists.
  */
-import { dirname } from "node:path";
-import journal from "./migrations/meta/_journal.json" with { type: "file" };
-import m0000 from "./migrations/0000_baseline.sql" with { type: "file" };
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runtime } from "../platform.ts";
 
-/** The embedded `.sql` files, in journal order. */
-export const MIGRATION_FILES: string[] = [m0000];
+/** The migrations folder and its `.sql` files in journal order. */
+export interface MigrationFiles {
+  /** The `.sql` files, in journal order. */
+  MIGRATION_FILES: string[];
+  /** The folder holding `meta/_journal.json` and the `.sql` files (inside the binary: under `$bunfs`). */
+  MIGRATIONS_FOLDER: string;
+}
 
-/** The folder holding `meta/_journal.json` and the `.sql` files (inside the binary: under `$bunfs`). */
-// `type: "file"` makes the import the file's path; TypeScript types a JSON import as its content.
-export const MIGRATIONS_FOLDER = dirname(dirname(journal as unknown as string));
+/**
+ * The migrations of this runtime. A function, not a top-level `await`: a Worker whose modules
+ * await at the top misses the messages posted to it meanwhile (the commit thread's init).
+ */
+export async function migrationFiles(): Promise<MigrationFiles> {
+  if (runtime === "bun") return await import("./migration_files_embedded.ts");
+  const folder = fileURLToPath(new URL("./migrations", import.meta.url));
+  const journal = JSON.parse(readFileSync(join(folder, "meta/_journal.json"), "utf8")) as { entries: { tag: string }[] };
+  return { MIGRATION_FILES: journal.entries.map((e) => join(folder, `${e.tag}.sql`)), MIGRATIONS_FOLDER: folder };
+}

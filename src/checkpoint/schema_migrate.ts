@@ -10,11 +10,11 @@ import { drizzle } from "drizzle-orm/libsql";
 import { migrate } from "drizzle-orm/libsql/migrator";
 import { readMigrationFiles } from "drizzle-orm/migrator";
 import { baselineLegacy } from "./legacy_schema.ts";
-import { MIGRATIONS_FOLDER } from "./migration_files.ts";
+import { migrationFiles } from "./migration_files.ts";
 
 /** Creates the schema, or brings an older database up to it. Idempotent. */
 export async function migrateSchema(client: Client): Promise<void> {
-  const config = { migrationsFolder: MIGRATIONS_FOLDER };
+  const config = { migrationsFolder: (await migrationFiles()).MIGRATIONS_FOLDER };
   const [baseline] = readMigrationFiles(config);
   await baselineLegacy(client, baseline);
   const db = drizzle(client);

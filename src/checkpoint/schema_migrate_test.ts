@@ -12,8 +12,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { Sqld } from "../../tests/support/sqld.ts";
-import { MIGRATION_FILES, MIGRATIONS_FOLDER } from "./migration_files.ts";
+import { migrationFiles } from "./migration_files.ts";
 import { FENCED_MESSAGE } from "./schema.ts";
+
+const { MIGRATION_FILES, MIGRATIONS_FOLDER } = await migrationFiles();
 import { migrateSchema } from "./schema_migrate.ts";
 import { CheckpointStore } from "./store.ts";
 

@@ -6,6 +6,7 @@
  */
 import { type JobView, type StoredCheckpoints, storedLatest } from "./job_status.ts";
 import { MetricsText } from "./metrics_text.ts";
+import { runtime, runtimeVersion } from "../platform.ts";
 
 /** What the operational metrics are read from. */
 export interface OpsMetricsDeps {
@@ -46,8 +47,8 @@ export async function opsMetricsText(deps: OpsMetricsDeps): Promise<string> {
     .gauge("pvflow_split_committed_lag",
       "Stream sequences between a split's last event and its committed position (0: all of it is in a completed checkpoint); absent while NATS is unreachable.",
       lag ? Object.entries(lag).map(([split, n]) => [{ split }, n]) : [])
-    .gauge("pvflow_build_info", "The running build: 1, with its version and Bun version as labels.",
-      [[{ version: deps.version, bun: Bun.version }, 1]])
+    .gauge("pvflow_build_info", "The running build: 1, with its version and the runtime (bun, or deno from source) and its version as labels.",
+      [[{ version: deps.version, runtime, runtime_version: runtimeVersion }, 1]])
     .gauge("process_resident_memory_bytes", "Resident memory of the process (all threads), in bytes.", process.memoryUsage.rss())
     .counter("process_cpu_seconds_total", "User and system CPU time of the process (all threads), in seconds.", (cpu.user + cpu.system) / 1e6)
     .gauge("process_start_time_seconds", "Unix time at which the process started.", Math.round(Date.now() / 1000 - process.uptime()))

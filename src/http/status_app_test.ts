@@ -624,7 +624,7 @@ describe("status app - /metrics", () => {
     expect(completed * 1000).toBeLessThanOrEqual(after + 1); // durations are fractional ms
     // Without NATS the stream cannot be asked: no committed-lag series rather than a false 0.
     expect(families.get("pvflow_split_committed_lag")?.samples).toEqual([]);
-    expect(value("pvflow_build_info", { version: "1.2.3-test", bun: Bun.version })).toBe(1);
+    expect(value("pvflow_build_info", { version: "1.2.3-test", runtime: "bun", runtime_version: Bun.version })).toBe(1);
     expect(families.get("process_cpu_seconds_total")?.type).toBe("counter");
     expect(value("process_cpu_seconds_total")).toBeGreaterThan(0);
     expect(value("process_resident_memory_bytes")).toBeGreaterThan(10_000_000);

@@ -1,4 +1,5 @@
 import { expect, test } from "bun:test";
+import { sleep } from "../platform.ts";
 import { BarrierCell } from "./barrier_cell.ts";
 
 test("barrier cell - a published barrier is read back through another view of the same memory", () => {
@@ -21,10 +22,10 @@ test("barrier cell - a worker sees the barrier without receiving a message", asy
       while (Atomics.load(ints, 0) === 0 && Date.now() - t0 < 5000) {} // busy: never yields
       postMessage(Atomics.load(ints, 0));
     };
-  `], { type: "application/javascript" })));
+  `], { type: "application/javascript" })), { type: "module" });
   const seen = new Promise((resolve) => (worker.onmessage = (e) => resolve(e.data)));
   worker.postMessage(cell.buffer);
-  await Bun.sleep(50);
+  await sleep(50);
   cell.publish({ checkpointId: 42, timestamp: Date.now() });
   expect(await seen).toBe(42);
   worker.terminate();

@@ -6,6 +6,7 @@
  * one batch buffered, then resumes when the receiver grants.
  */
 import { afterEach, describe, expect, test } from "bun:test";
+import { sleep } from "../platform.ts";
 import type { Barrier, StreamElement } from "../types.ts";
 import { InputChannel, OutputChannel } from "./channel.ts";
 import { RecordWriter } from "./record_writer.ts";
@@ -50,14 +51,14 @@ async function until(cond: () => boolean, what: string, timeoutMs = 3000): Promi
   const deadline = performance.now() + timeoutMs;
   while (!cond()) {
     if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(1);
+    await sleep(1);
   }
 }
 
 /** Lets many event-loop turns and ~`ms` of wall time pass (for "nothing more happens" checks). */
 async function settle(ms = 50): Promise<void> {
   for (let i = 0; i < 20; i++) await turn();
-  await Bun.sleep(ms);
+  await sleep(ms);
 }
 
 const barrier = (id: number): Barrier => ({ checkpointId: id, timestamp: 1000 + id });

@@ -5,7 +5,7 @@
  */
 import { resolve } from "node:path";
 
-const ROOT = resolve(import.meta.dir, "../..");
+const ROOT = resolve(import.meta.dirname, "../..");
 let built: Promise<string> | undefined;
 
 /** Path of a freshly built `dist/pvflow`. */

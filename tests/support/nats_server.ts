@@ -4,10 +4,12 @@
  * file in a fresh temp dir with `port: -1` and a `ports_file_dir`, the real port read from the
  * ports file. `await using ns = await NatsServer.start()` stops the server and removes the dir.
  */
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { closeSync, openSync } from "node:fs";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
+import { sleep } from "../../src/platform.ts";
+import { spawnChild, which, type Child } from "./child_process.ts";
 
 /** Options of {@link NatsServer.start}. */
 export interface NatsServerOptions {
@@ -23,7 +25,7 @@ const KILL_AFTER_MS = 5000;
 /** A running (or stopped) nats-server; {@link restart} reuses its port and JetStream store. */
 export class NatsServer implements AsyncDisposable {
   #port = 0;
-  #proc: Subprocess | undefined;
+  #proc: Child | undefined;
   #starts = 0;
 
   private constructor(
@@ -50,7 +52,7 @@ export class NatsServer implements AsyncDisposable {
 
   /** Starts a server on a free port in a fresh temp dir; throws if nats-server is missing or does not start. */
   static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
-    const binary = Bun.which("nats-server", { PATH: process.env.PATH ?? "" });
+    const binary = which("nats-server");
     if (binary === null) throw new Error(NOT_FOUND);
     const server = new NatsServer(await mkdtemp(join(tmpdir(), "pvflow-nats-")), binary, options);
     try {
@@ -90,7 +92,7 @@ export class NatsServer implements AsyncDisposable {
     const n = ++this.#starts;
     const file = join(this.dir, `server.${n}.conf`);
     const log = join(this.dir, `server.${n}.log`);
-    await Bun.write(file, [
+    await writeFile(file, [
       `port: ${port}`,
       `host: 127.0.0.1`,
       `ports_file_dir: ${JSON.stringify(this.dir)}`,
@@ -98,7 +100,9 @@ export class NatsServer implements AsyncDisposable {
       this.options.config ?? "",
       "",
     ].join("\n"));
-    const proc = Bun.spawn([this.binary, "-c", file], { stdout: "ignore", stderr: Bun.file(log), cwd: this.dir });
+    const fd = openSync(log, "w");
+    const proc = spawnChild([this.binary, "-c", file], { stdout: "ignore", stderr: fd, cwd: this.dir });
+    closeSync(fd);
     this.#proc = proc;
     const deadline = Date.now() + (this.options.startTimeoutMs ?? 10000);
     for (;;) {
@@ -111,9 +115,9 @@ export class NatsServer implements AsyncDisposable {
       if (exited || Date.now() > deadline) {
         await this.stop();
         const why = exited ? `exited with ${proc.exitCode ?? proc.signalCode}` : "wrote no ports file in time";
-        throw new Error(`nats-server ${why} (config ${file}); stderr:\n${await Bun.file(log).text()}`);
+        throw new Error(`nats-server ${why} (config ${file}); stderr:\n${await readFile(log, "utf8")}`);
       }
-      await Bun.sleep(20);
+      await sleep(20);
     }
   }
 }
@@ -123,7 +127,7 @@ async function readPort(dir: string, pid: number): Promise<number | undefined> {
   const name = (await readdir(dir)).find((f) => f.endsWith(`_${pid}.ports`));
   if (name === undefined) return undefined;
   try {
-    const ports = JSON.parse(await Bun.file(join(dir, name)).text()) as { nats?: string[] };
+    const ports = JSON.parse(await readFile(join(dir, name), "utf8")) as { nats?: string[] };
     const url = ports.nats?.[0];
     return url === undefined ? undefined : Number(new URL(url).port);
   } catch {

