@@ -41,7 +41,9 @@ try {
 
 let store: CheckpointStore;
 try {
-  store = await CheckpointStore.open({ url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream });
+  store = await CheckpointStore.open({
+    url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream, checkpointHistory: config.checkpointHistory,
+  });
 } catch (err) {
   console.error(`pvflow: ${(err as Error).message}`);
   process.exit(1);
@@ -60,6 +62,7 @@ log(`pvflow ${VERSION}: checkpoint store ${redactUrl(config.dbUrl)}, ${config.ch
 const workerUrl = new URL("./src/runtime/task_worker.ts", import.meta.url);
 const committer = new CommitWorker(new URL("./src/checkpoint/commit_worker_entry.ts", import.meta.url), {
   url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream, epoch: store.epoch, // commits under our claim
+  checkpointHistory: config.checkpointHistory,
 });
 const job = new Job(config, store, { log, workerUrl, committer });
 const app = createStatusApp({ job, store, version: VERSION, adminToken: config.adminToken, dashboardHtml: DASHBOARD_HTML });

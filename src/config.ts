@@ -55,6 +55,10 @@ export interface Config {
   checkpointMinPauseMs: number;
   /** @default "exactly_once" */
   checkpointMode: CheckpointMode;
+  /** Rows kept in the `checkpoints` history table (see `checkpoint/retention.ts`). @default 1000 */
+  checkpointHistory: number;
+  /** Where `POST /savepoints` writes (created when missing). @default the database file's directory */
+  savepointDir?: string;
   /** libSQL URL. @default "file:pvflow.db" */
   dbUrl: string;
   dbAuthToken?: string;
@@ -239,6 +243,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     checkpointTimeoutMs,
     checkpointMinPauseMs: int(env, "PVFLOW_CHECKPOINT_MIN_PAUSE_MS", 0, 0),
     checkpointMode: oneOf(env, "PVFLOW_CHECKPOINT_MODE", "exactly_once", ["exactly_once", "at_least_once"] as const),
+    checkpointHistory: int(env, "PVFLOW_CHECKPOINT_HISTORY", 1000, 1),
+    savepointDir: savepointDir(env),
     dbUrl,
     dbAuthToken: read(env, "PVFLOW_DB_AUTH_TOKEN"),
     httpHost,
@@ -275,6 +281,15 @@ export function publicConfig(c: Readonly<Config>): Record<string, unknown> {
     dbAuth: dbAuthToken ? "token" : "none",
     adminToken: adminToken ? "set" : "unset",
   };
+}
+
+/** PVFLOW_SAVEPOINT_DIR: unset, or a path that is a directory or does not exist yet (created on use). */
+function savepointDir(env: Env): string | undefined {
+  const dir = read(env, "PVFLOW_SAVEPOINT_DIR");
+  if (dir !== undefined && statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false) {
+    bad("PVFLOW_SAVEPOINT_DIR", dir, "a directory (or a path where one can be created)");
+  }
+  return dir;
 }
 
 /** NATS_URL's servers, each a well-formed `[scheme://]host[:port]`. */

@@ -10,6 +10,7 @@
 import { hostname } from "node:os";
 import { createClient, type Client, type InStatement } from "@libsql/client";
 import { redactUrl } from "../config.ts";
+import { retentionStatement } from "./retention.ts";
 import { applySchema, CLAIM, FENCED_MESSAGE, OWNER } from "./schema.ts";
 import type { KeyCounts, SplitPositions } from "../types.ts";
 import type { CheckpointData } from "./coordinator.ts";
@@ -78,6 +79,8 @@ export interface StoreOptions {
    * the main thread's claim). @default claim the database: a new epoch
    */
   epoch?: number;
+  /** Rows each commit leaves in the `checkpoints` history (see `retention.ts`). @default all */
+  checkpointHistory?: number;
 }
 
 /** Whether an error message is a fenced commit's (another process owns the database). */
@@ -92,12 +95,14 @@ export class CheckpointStore {
   readonly #url: string;
   /** The owner epoch this store commits under. */
   readonly epoch: number;
+  readonly #retention: InStatement | undefined;
 
-  private constructor(client: Client, stream: string, url: string, epoch: number) {
+  private constructor(client: Client, stream: string, url: string, epoch: number, history?: number) {
     this.client = client;
     this.#stream = stream;
     this.#url = url;
     this.epoch = epoch;
+    this.#retention = history === undefined ? undefined : retentionStatement(history);
   }
 
   /** Opens the database, creates or upgrades the schema, and claims it (unless `epoch` is given). */
@@ -132,7 +137,7 @@ export class CheckpointStore {
       client.close();
       throw fail(err);
     }
-    return new CheckpointStore(client, options.stream, options.url, epoch);
+    return new CheckpointStore(client, options.stream, options.url, epoch, options.checkpointHistory);
   }
 
   /** The process that owns the database now (the last to claim it). */
@@ -208,6 +213,7 @@ export class CheckpointStore {
       // End to end as of the commit: the commit itself ends within a few ms of this.
       args: [id, record.triggerTime, now, now - record.triggerTime, record.alignmentMs ?? 0, keys.length, bytes, this.epoch],
     });
+    if (this.#retention) stmts.push(this.#retention); // after the new row: the newest are kept
     try {
       await this.client.batch(stmts, "write");
     } catch (err) {
