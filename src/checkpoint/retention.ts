@@ -10,7 +10,6 @@
  * history. The delete runs inside each commit's transaction, after its checkpoint row: a fenced or
  * failed commit deletes nothing either.
  */
-import type { InStatement } from "@libsql/client";
 
 /** Rows the history keeps unless configured. */
 export const DEFAULT_CHECKPOINT_HISTORY = 1000;
@@ -20,7 +19,7 @@ export const DEFAULT_CHECKPOINT_HISTORY = 1000;
  * skip ids). The subquery walks `keep` entries of the primary key, so the cost is bounded by
  * `keep`, not by the table; with fewer rows it is NULL and nothing is deleted.
  */
-export function retentionStatement(keep: number): InStatement {
+export function retentionStatement(keep: number): { sql: string; args: number[] } {
   if (!Number.isSafeInteger(keep) || keep < 1) throw new Error(`checkpoint history must keep at least 1 row, got ${keep}`);
   return {
     sql: "DELETE FROM checkpoints WHERE id < (SELECT id FROM checkpoints ORDER BY id DESC LIMIT 1 OFFSET ?)",
