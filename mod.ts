@@ -7,6 +7,7 @@
 import { CommitWorker } from "./src/checkpoint/commit_worker.ts";
 import { CheckpointStore } from "./src/checkpoint/store.ts";
 import { adoptKeyField } from "./src/checkpoint/store_meta.ts";
+import { savepointDir, savepointsUnsupported, writeSavepointOnWorker } from "./src/checkpoint/savepoint.ts";
 import { ConfigError, loadConfig, redactUrl, type Config } from "./src/config.ts";
 import { DASHBOARD_HTML } from "./src/http/dashboard_page.ts";
 import { createStatusApp } from "./src/http/status_app.ts";
@@ -65,7 +66,12 @@ const committer = new CommitWorker(new URL("./src/checkpoint/commit_worker_entry
   checkpointHistory: config.checkpointHistory,
 });
 const job = new Job(config, store, { log, workerUrl, committer });
-const app = createStatusApp({ job, store, version: VERSION, adminToken: config.adminToken, dashboardHtml: DASHBOARD_HTML });
+const savepointWorkerUrl = new URL("./src/checkpoint/savepoint_worker_entry.ts", import.meta.url);
+const savepoints = {
+  unsupported: savepointsUnsupported(config.dbUrl),
+  write: () => writeSavepointOnWorker(savepointWorkerUrl, { dbUrl: config.dbUrl, dir: savepointDir(config.dbUrl, config.savepointDir) }),
+};
+const app = createStatusApp({ job, store, version: VERSION, adminToken: config.adminToken, dashboardHtml: DASHBOARD_HTML, savepoints });
 let server: ReturnType<typeof Bun.serve>;
 try {
   server = Bun.serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch });

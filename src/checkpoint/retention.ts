@@ -11,9 +11,6 @@
  * failed commit deletes nothing either.
  */
 
-/** Rows the history keeps unless configured. */
-export const DEFAULT_CHECKPOINT_HISTORY = 1000;
-
 /**
  * Deletes every checkpoint row older than the newest `keep` (ids need not be contiguous: restarts
  * skip ids). The subquery walks `keep` entries of the primary key, so the cost is bounded by

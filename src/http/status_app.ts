@@ -10,6 +10,7 @@ import type { DeadLetterReason } from "../types.ts";
 import { bearerMatches } from "./auth.ts";
 import { jobStatus, type JobView } from "./job_status.ts";
 import { MetricsText } from "./metrics_text.ts";
+import { mountSavepointRoute, type SavepointDeps } from "./savepoint_route.ts";
 
 /** What the app serves from. */
 export interface StatusAppDeps {
@@ -20,6 +21,8 @@ export interface StatusAppDeps {
   adminToken?: string;
   /** Optional HTML for `GET /`. */
   dashboardHtml?: string;
+  /** When set, `POST /savepoints` writes savepoints with it. */
+  savepoints?: SavepointDeps;
 }
 
 /** Largest `top` accepted by `/counts` (every answer is built on the main thread: keep it bounded). */
@@ -111,6 +114,8 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
     return c.json({ id: t.id }, 202);
   });
 
+  if (deps.savepoints) mountSavepointRoute(app, job, deps.savepoints);
+
   app.get("/counts", async (c) => {
     const { top, limit, after } = c.req.query();
     let query: CountsQuery;
@@ -148,6 +153,7 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
     ["/checkpoints/:id", "GET, HEAD"], ["/counts", "GET, HEAD"], ["/counts/:key", "GET, HEAD"], ["/metrics", "GET, HEAD"],
   ];
   if (deps.dashboardHtml) routes.push(["/", "GET, HEAD"]);
+  if (deps.savepoints) routes.push(["/savepoints", "POST"]);
   for (const [r, allow] of routes) {
     app.all(r, (c) => {
       c.header("Allow", allow);
