@@ -8,8 +8,8 @@
  * resumes from that checkpoint. The copy runs on a Worker of its own (`savepoint_worker_entry.ts`)
  * so that copying a large database never blocks the main thread.
  *
- * Only a `file:` database can be copied this way: on a libSQL server, `VACUUM INTO` would write
- * on the server's disk, not here.
+ * Only a `file:` database can be copied this way: a libSQL server (sqld) refuses `VACUUM INTO`
+ * ("unsupported statement"), and it would write on the server's disk anyway, not here.
  */
 import { createClient } from "@libsql/client";
 import { mkdirSync, renameSync, statSync, unlinkSync } from "node:fs";
@@ -50,8 +50,8 @@ export function fileDbPath(dbUrl: string): string | undefined {
  */
 export function savepointsUnsupported(dbUrl: string): string | undefined {
   if (fileDbPath(dbUrl) !== undefined) return undefined;
-  return "savepoints need a file: PVFLOW_DB_URL; on a libSQL server VACUUM INTO would write on the server's disk, " +
-    "not here: back up the server's database there (sqld snapshots, or VACUUM INTO run on the server)";
+  return "savepoints need a file: PVFLOW_DB_URL; a libSQL server does not run VACUUM INTO (sqld: unsupported statement), " +
+    "and would write on its own disk if it did: back up the server's database where it runs (e.g. its data directory while sqld is stopped)";
 }
 
 /** `PVFLOW_SAVEPOINT_DIR`, or the database file's directory. */

@@ -9,7 +9,9 @@ import { afterEach, beforeEach, expect, test } from "bun:test";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { createClient } from "@libsql/client";
 import { committedCounts } from "../../tests/support/committed.ts";
+import { Sqld } from "../../tests/support/sqld.ts";
 import type { CheckpointData } from "./coordinator.ts";
 import {
   fileDbPath, readSavepoint, savepointDir, savepointsUnsupported, writeSavepoint, writeSavepointOnWorker,
@@ -138,4 +140,19 @@ test("savepoint - file: URLs name their path; a libSQL server URL is refused wit
   expect(savepointDir("file:/abs/x.db")).toBe("/abs");
   expect(savepointDir("file:pvflow.db")).toBe(resolve("."));
   expect(savepointDir("file:/abs/x.db", "rel/sp")).toBe(resolve("rel/sp"));
+});
+
+test("savepoint - a libSQL server refuses VACUUM INTO, which is why its URL is refused", async () => {
+  await using sqld = await Sqld.start();
+  const store = await open(sqld.url);
+  await store.commit(data(1));
+  const out = join(dir, "from-sqld.db");
+  const client = createClient({ url: sqld.url });
+  try {
+    await expect(client.execute({ sql: "VACUUM INTO ?", args: [out] })).rejects.toThrow(/unsupported statement/i);
+  } finally {
+    client.close();
+  }
+  expect(await readdir(dir)).not.toContain("from-sqld.db");
+  expect(savepointsUnsupported(sqld.url)).toContain("does not run VACUUM INTO");
 });
