@@ -6,7 +6,8 @@
  */
 import { createClient } from "@libsql/client";
 import { expect, test } from "bun:test";
-import { copyFile, readdir } from "node:fs/promises";
+import { copyFile, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { committedCounts } from "./support/committed.ts";
 import { allCounts } from "./support/counts.ts";
@@ -94,6 +95,31 @@ test("savepoints - a savepoint holds exactly N; a copy restored after kill -9 an
   // The savepoint itself is untouched.
   expect(await committedCounts(savepoint.path)).toEqual(atSavepoint);
   await nc.close();
+});
+
+test("savepoints - the binary alone (no node_modules near it) writes one next to its database by default", async () => {
+  const alone = await mkdtemp(join(tmpdir(), "pvflow-savepoint-alone-"));
+  try {
+    await copyFile(binary, join(alone, "pvflow"));
+    await Bun.$`chmod +x ${join(alone, "pvflow")}`;
+    await using nats = await NatsServer.start();
+    const { nc, js } = await openStream(nats.url);
+    const expected = new Map<string, number>();
+    await publishRange(js, 0, 1_000, expected);
+    await using pv = await PvflowProcess.start({
+      binary: join(alone, "pvflow"), cwd: alone, env: { NATS_URL: nats.url, PVFLOW_CHECKPOINT_INTERVAL_MS: "200" },
+    });
+    await pv.waitReady();
+    await waitFor(async () => total(await allCounts(pv)) >= 1_000, 30_000, () => pv.log);
+    const r = await pv.json("/savepoints", { method: "POST" });
+    expect(r.status).toBe(201);
+    expect(r.body.path).toStartWith(`${alone}/savepoint-`); // beside the default file:pvflow.db
+    expect(await committedCounts(r.body.path)).toEqual(expected);
+    expect(await pv.kill("SIGTERM")).toBe(0);
+    await nc.close();
+  } finally {
+    await rm(alone, { recursive: true, force: true });
+  }
 });
 
 test("savepoints - PVFLOW_CHECKPOINT_HISTORY=0 stops startup with one line naming it", async () => {
