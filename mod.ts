@@ -8,6 +8,7 @@ import { CommitWorker } from "./src/checkpoint/commit_worker.ts";
 import { CheckpointStore } from "./src/checkpoint/store.ts";
 import { runCli } from "./src/cli.ts";
 import { adoptKeyField } from "./src/checkpoint/store_meta.ts";
+import { savepointDir, savepointsUnsupported, writeSavepointOnWorker } from "./src/checkpoint/savepoint.ts";
 import { ConfigError, loadConfig, logFormat, redactUrl, type Config } from "./src/config.ts";
 import { DASHBOARD_HTML } from "./src/http/dashboard_page.ts";
 import { jobTotals } from "./src/http/job_status.ts";
@@ -49,7 +50,9 @@ try {
 
 let store: CheckpointStore;
 try {
-  store = await CheckpointStore.open({ url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream });
+  store = await CheckpointStore.open({
+    url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream, checkpointHistory: config.checkpointHistory,
+  });
 } catch (err) {
   logger.fatal((err as Error).message);
   process.exit(1);
@@ -69,15 +72,21 @@ logger.info(`pvflow ${VERSION}: checkpoint store ${redactUrl(config.dbUrl)}, ${c
 const workerUrl = new URL("./src/runtime/task_worker.ts", import.meta.url);
 const committer = new CommitWorker(new URL("./src/checkpoint/commit_worker_entry.ts", import.meta.url), {
   url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream, epoch: store.epoch, // commits under our claim
+  checkpointHistory: config.checkpointHistory,
 });
 const job = new Job(config, store, { log, workerUrl, committer });
 // Rates are sampled here, not in the browser: 1 s samples, 5 minutes kept.
 const RATE_SAMPLE_MS = 1000;
 const rateHistory = new RateHistory({ capacity: 300 });
 unrefTimer(setInterval(() => rateHistory.add(Date.now(), jobTotals(job)), RATE_SAMPLE_MS));
+const savepointWorkerUrl = new URL("./src/checkpoint/savepoint_worker_entry.ts", import.meta.url);
+const savepoints = {
+  unsupported: savepointsUnsupported(config.dbUrl),
+  write: () => writeSavepointOnWorker(savepointWorkerUrl, { dbUrl: config.dbUrl, dir: savepointDir(config.dbUrl, config.savepointDir) }),
+};
 const app = createStatusApp({
   job, store, version: VERSION, adminToken: config.adminToken, dashboardHtml: DASHBOARD_HTML,
-  rates: { history: rateHistory, sampleIntervalMs: RATE_SAMPLE_MS },
+  rates: { history: rateHistory, sampleIntervalMs: RATE_SAMPLE_MS }, savepoints,
 });
 let server: HttpServer;
 try {

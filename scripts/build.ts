@@ -7,7 +7,9 @@
 import type { BunPlugin } from "bun";
 
 /** Worker entry files; each must be loaded as `new Worker(new URL("<path>", import.meta.url))`. */
-export const WORKER_ENTRIES = ["src/runtime/task_worker.ts", "src/checkpoint/commit_worker_entry.ts"];
+export const WORKER_ENTRIES = [
+  "src/runtime/task_worker.ts", "src/checkpoint/commit_worker_entry.ts", "src/checkpoint/savepoint_worker_entry.ts",
+];
 
 /**
  * `libsql/index.js` picks its native addon with a dynamic ``require(`@libsql/${target}`)`` that a

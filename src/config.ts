@@ -59,6 +59,10 @@ export interface Config {
   checkpointMinPauseMs: number;
   /** @default "exactly_once" */
   checkpointMode: CheckpointMode;
+  /** Rows kept in the `checkpoints` history table (see `checkpoint/retention.ts`). @default 1000 */
+  checkpointHistory: number;
+  /** Where `POST /savepoints` writes (created when missing). @default the database file's directory */
+  savepointDir?: string;
   /** libSQL URL. @default "file:pvflow.db" */
   dbUrl: string;
   dbAuthToken?: string;
@@ -284,6 +288,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     checkpointTimeoutMs,
     checkpointMinPauseMs: int(env, "PVFLOW_CHECKPOINT_MIN_PAUSE_MS"),
     checkpointMode: oneOf<CheckpointMode>(env, "PVFLOW_CHECKPOINT_MODE"),
+    checkpointHistory: int(env, "PVFLOW_CHECKPOINT_HISTORY"),
+    savepointDir: savepointDir(env),
     dbUrl,
     dbAuthToken: optional(env, "PVFLOW_DB_AUTH_TOKEN"),
     httpHost,
@@ -326,6 +332,15 @@ export function publicConfig(c: Readonly<Config>): Record<string, unknown> {
 /** PVFLOW_LOG_FORMAT alone: `mod.ts` needs it before the rest of the config, to report a bad value in that format. */
 export function logFormat(env: Env = process.env): LogFormat {
   return oneOf<LogFormat>(env, "PVFLOW_LOG_FORMAT");
+}
+
+/** PVFLOW_SAVEPOINT_DIR: unset, or a path that is a directory or does not exist yet (created on use). */
+function savepointDir(env: Env): string | undefined {
+  const dir = optional(env, "PVFLOW_SAVEPOINT_DIR");
+  if (dir !== undefined && statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false) {
+    bad("PVFLOW_SAVEPOINT_DIR", dir, "a directory (or a path where one can be created)");
+  }
+  return dir;
 }
 
 /** NATS_URL's servers, each a well-formed `[scheme://]host[:port]`. */

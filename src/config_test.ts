@@ -56,6 +56,7 @@ const INTS: IntCase[] = [
   { name: "PVFLOW_CHECKPOINT_INTERVAL_MS", field: "checkpointIntervalMs", def: 1000, valid: "250", bad: ["9", "1s"], allowed: "an integer >= 10" },
   { name: "PVFLOW_CHECKPOINT_TIMEOUT_MS", field: "checkpointTimeoutMs", def: 60000, valid: "5000", bad: ["99", "-5"], allowed: "an integer >= 100" },
   { name: "PVFLOW_CHECKPOINT_MIN_PAUSE_MS", field: "checkpointMinPauseMs", def: 0, valid: "200", bad: ["-1", "+5"], allowed: "an integer >= 0" },
+  { name: "PVFLOW_CHECKPOINT_HISTORY", field: "checkpointHistory", def: 1000, valid: "1", bad: ["0", "-5", "1e3"], allowed: "an integer >= 1" },
   { name: "PVFLOW_HTTP_PORT", field: "httpPort", def: 8080, valid: "0", bad: ["65536", "-1", "http"], allowed: "an integer from 0 to 65535" },
   { name: "PVFLOW_MAX_EVENT_BYTES", field: "maxEventBytes", def: 65536, valid: "1024", bad: ["15", "64k"], allowed: "an integer >= 16" },
   { name: "PVFLOW_BATCH_SIZE", field: "batchSize", def: 512, valid: "64", bad: ["0", "65537"], allowed: "an integer from 1 to 65536" },
@@ -251,6 +252,14 @@ describe("config strings and lists", () => {
     }
   });
 
+  test("config - PVFLOW_SAVEPOINT_DIR is unset by default and accepts a directory or a path to create", () => {
+    expect(loadConfig({}).savepointDir).toBeUndefined();
+    expect(loadConfig({ PVFLOW_SAVEPOINT_DIR: join(FILES, "dir") }).savepointDir).toBe(join(FILES, "dir"));
+    expect(loadConfig({ PVFLOW_SAVEPOINT_DIR: join(FILES, "new", "sp") }).savepointDir).toBe(join(FILES, "new", "sp"));
+  });
+  test("config - PVFLOW_SAVEPOINT_DIR rejects a path that is a file", () => {
+    expectBad({ PVFLOW_SAVEPOINT_DIR: CA }, "PVFLOW_SAVEPOINT_DIR", CA, "a directory");
+  });
   test("config - PVFLOW_DLQ_SUBJECT defaults to pvflow.dlq and accepts a subject", () => {
     expect(loadConfig({}).dlqSubject).toBe("pvflow.dlq");
     expect(loadConfig({ PVFLOW_DLQ_SUBJECT: "dead.letters" }).dlqSubject).toBe("dead.letters");

@@ -92,6 +92,11 @@ export const CONFIG_VARS: readonly ConfigVar[] = [
   { name: "PVFLOW_ADMIN_TOKEN", spec: { kind: "text" }, secret: true, meaning: "when set, every POST needs Authorization: Bearer <token>" },
   { name: "PVFLOW_BATCH_SIZE", spec: { kind: "int", default: 512, min: 1, max: 65536 }, meaning: "records per batch sent over a channel" },
   { name: "PVFLOW_CHANNEL_CREDITS", spec: { kind: "int", default: 8, min: 1, max: 1024 }, meaning: "batches in flight per channel" },
+  { name: "PVFLOW_CHECKPOINT_HISTORY", spec: { kind: "int", default: 1000, min: 1 }, meaning: "rows kept in the checkpoints history table (older ones are deleted in each commit)" },
+  {
+    name: "PVFLOW_SAVEPOINT_DIR", spec: { kind: "text" }, defaultText: "the database file's directory",
+    meaning: "where POST /savepoints writes (created when missing; a path that is a file is refused)",
+  },
   { name: "PVFLOW_RESTART_ATTEMPTS", spec: { kind: "int", default: 10, min: 0 }, meaning: "consecutive failed attempts before FAILED" },
   { name: "PVFLOW_RESTART_BACKOFF_MS", spec: ms(500, 0), meaning: "first restart delay, doubling per failure" },
   { name: "PVFLOW_RESTART_BACKOFF_MAX_MS", spec: { kind: "int", default: 10000 }, meaning: "upper bound of the restart delay (at least PVFLOW_RESTART_BACKOFF_MS)" },

@@ -15,6 +15,7 @@ import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { redactUrl } from "../config.ts";
 import { checkpoints, CLAIM, counts as countsTable, FENCED_MESSAGE, owner as ownerTable } from "./schema.ts";
 import { migrateSchema } from "./schema_migrate.ts";
+import { retentionStatement } from "./retention.ts";
 import type { KeyCounts, SplitPositions } from "../types.ts";
 import type { CheckpointData } from "./coordinator.ts";
 
@@ -90,6 +91,8 @@ export interface StoreOptions {
    * the main thread's claim). @default claim the database: a new epoch
    */
   epoch?: number;
+  /** Rows each commit leaves in the `checkpoints` history (see `retention.ts`). @default all */
+  checkpointHistory?: number;
 }
 
 /** Whether an error message is a fenced commit's (another process owns the database). */
@@ -106,13 +109,15 @@ export class CheckpointStore {
   readonly #url: string;
   /** The owner epoch this store commits under. */
   readonly epoch: number;
+  readonly #retention: InStatement | undefined;
 
-  private constructor(client: Client, stream: string, url: string, epoch: number) {
+  private constructor(client: Client, stream: string, url: string, epoch: number, history?: number) {
     this.client = client;
     this.#db = drizzle(client);
     this.#stream = stream;
     this.#url = url;
     this.epoch = epoch;
+    this.#retention = history === undefined ? undefined : retentionStatement(history);
   }
 
   /** Opens the database, creates or upgrades the schema, and claims it (unless `epoch` is given). */
@@ -148,7 +153,7 @@ export class CheckpointStore {
       client.close();
       throw fail(err);
     }
-    return new CheckpointStore(client, options.stream, options.url, epoch);
+    return new CheckpointStore(client, options.stream, options.url, epoch, options.checkpointHistory);
   }
 
   /** The process that owns the database now (the last to claim it). */
@@ -238,6 +243,7 @@ export class CheckpointStore {
       // End to end as of the commit: the commit itself ends within a few ms of this.
       args: [id, record.triggerTime, now, now - record.triggerTime, record.alignmentMs ?? 0, keys.length, bytes, this.epoch],
     });
+    if (this.#retention) stmts.push(this.#retention); // after the new row: the newest are kept
     try {
       await this.client.batch(stmts, "write");
     } catch (err) {

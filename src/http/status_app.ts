@@ -12,6 +12,7 @@ import type { RateHistory } from "../rate_history.ts";
 import { jobStatus, rateHistoryJson, type JobView } from "./job_status.ts";
 import { MetricsText } from "./metrics_text.ts";
 import { opsMetricsText } from "./ops_metrics.ts";
+import { mountSavepointRoute, type SavepointDeps } from "./savepoint_route.ts";
 
 /** What the app serves from. */
 export interface StatusAppDeps {
@@ -24,6 +25,8 @@ export interface StatusAppDeps {
   dashboardHtml?: string;
   /** Server-side rates (`/status` `rates`, `GET /status/history`), sampled every `sampleIntervalMs`. */
   rates?: { history: RateHistory; sampleIntervalMs: number };
+  /** When set, `POST /savepoints` writes savepoints with it. */
+  savepoints?: SavepointDeps;
 }
 
 /** Largest `top` accepted by `/counts` (every answer is built on the main thread: keep it bounded). */
@@ -119,6 +122,8 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
     return c.json({ id: t.id }, 202);
   });
 
+  if (deps.savepoints) mountSavepointRoute(app, job, deps.savepoints);
+
   app.get("/counts", async (c) => {
     const { top, limit, after } = c.req.query();
     let query: CountsQuery;
@@ -158,6 +163,7 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
   ];
   if (deps.dashboardHtml) routes.push(["/", "GET, HEAD"]);
   if (deps.rates) routes.push(["/status/history", "GET, HEAD"]);
+  if (deps.savepoints) routes.push(["/savepoints", "POST"]);
   for (const [r, allow] of routes) {
     app.all(r, (c) => {
       c.header("Allow", allow);
