@@ -266,6 +266,11 @@ export class Job {
     this.#restoredRecords = restored.counts.counts.reduce((a, b) => a + b, 0);
     this.committedRecords = this.#restoredRecords;
     this.#nextCheckpointId = Math.max(this.#nextCheckpointId, restored.checkpointId + 1);
+    if (restored.unreadable) {
+      const { keys, events } = restored.unreadable;
+      this.#log(`${keys} keys (${events} events) of the checkpoint contain NUL and cannot be read back exactly: ` +
+        "left out of the restored counts and of /counts (still in the counts table; see key_contains_nul)");
+    }
     checkPositions(this.config, restored, info);
     const deadLettered = await this.#scanDeadLetters(nc, restored);
     if (this.#stopRequested) return;

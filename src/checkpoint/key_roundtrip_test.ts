@@ -153,7 +153,9 @@ describe("key round trip", () => {
       });
       const raw = await store.client.execute("SELECT key FROM counts ORDER BY key");
       expect(raw.rows.map((r) => r[0])).toEqual(["a", "a", "a", "b"]); // the corruption being avoided
-      expect((await store.loadLatest()).counts).toEqual({ keys: ["a", "b"], counts: [1, 4] });
+      const restored = await store.loadLatest();
+      expect(restored.counts).toEqual({ keys: ["a", "b"], counts: [1, 4] });
+      expect(restored.unreadable).toEqual({ keys: 2, events: 5 }); // reported (the job logs it), not silently dropped
       expect(await store.readCounts({ limit: 10 })).toEqual({ checkpointId: 1, keys: ["a", "b"], counts: [1, 4], next: null });
       expect(await store.readCounts({ top: 10 })).toEqual({ checkpointId: 1, keys: ["b", "a"], counts: [4, 1] });
       expect(await store.readCount("a\u0000b")).toBeUndefined();

@@ -68,6 +68,8 @@ export interface RestoredCheckpoint {
   /** Creation time of the stream the positions belong to (JetStream's `created`), if known. */
   streamCreated?: string;
   counts: KeyCounts;
+  /** Rows left out because their key cannot be read back exactly (NUL, from versions before `key_contains_nul`). */
+  unreadable?: { keys: number; events: number };
 }
 
 /** A completed checkpoint as stored. */
@@ -169,10 +171,11 @@ export class CheckpointStore {
    * `bench/drizzle_upsert.ts`), time the job spends not counting.
    */
   async loadLatest(): Promise<RestoredCheckpoint> {
-    const [cp, pos, cnt] = await this.client.batch([
+    const [cp, pos, cnt, unfaithful] = await this.client.batch([
       LATEST_ID_SQL,
       { sql: "SELECT subject, seq, stream_created FROM positions WHERE stream = ?", args: [this.#stream] },
       `SELECT key, count FROM counts WHERE ${FAITHFUL_KEY_SQL}`,
+      `SELECT count(*), coalesce(sum(count), 0) FROM counts WHERE NOT ${FAITHFUL_KEY_SQL}`,
     ], "read");
     const positions: SplitPositions = {};
     let streamCreated: string | undefined;
@@ -187,7 +190,8 @@ export class CheckpointStore {
       counts.keys[i] = r[0] as string;
       counts.counts[i] = Number(r[1]);
     }
-    return { checkpointId: Number(cp.rows[0][0]), positions, streamCreated, counts };
+    const left = { keys: Number(unfaithful.rows[0][0]), events: Number(unfaithful.rows[0][1]) };
+    return { checkpointId: Number(cp.rows[0][0]), positions, streamCreated, counts, ...(left.keys > 0 ? { unreadable: left } : {}) };
   }
 
   /** The latest checkpoint id as a drizzle query; in a `db.batch` (one deferred transaction) with the read it dates. */
