@@ -97,7 +97,7 @@ test("status server - every endpoint answers with real data after processing eve
     streamLastSequence: last[split], lag: 0, consumerRestarts: 0, waiting: null, stalledForMs: null,
   })));
   expect(status.stream).toEqual({ name: "PV", lastSequence: N, messages: N });
-  expect(status.records).toEqual({ in: N, out: N, counted: N, deadLettered: 0, deadLetteredByReason: {} });
+  expect(status.records).toEqual({ in: N, out: N, counted: N, committed: N, deadLettered: 0, deadLetteredByReason: {} });
   expect(status.restarts).toBe(0);
   const cps = status.checkpoints;
   expect(cps.completed).toBeGreaterThanOrEqual(1);
