@@ -14,21 +14,11 @@ import { basename, dirname, join } from "node:path";
 import { Sqld } from "../../tests/support/sqld.ts";
 import { migrationFiles } from "./migration_files.ts";
 import { FENCED_MESSAGE } from "./schema.ts";
-
-const { MIGRATION_FILES, MIGRATIONS_FOLDER } = await migrationFiles();
 import { migrateSchema } from "./schema_migrate.ts";
 import { CheckpointStore } from "./store.ts";
+import { SCHEMA_0_1_0 } from "../../tests/support/schema_0_1_0.ts";
 
-/** The DDL of release 0.1.0, verbatim (`git show d4c2790:src/checkpoint/store.ts`). */
-const SCHEMA_0_1_0 = [
-  `CREATE TABLE IF NOT EXISTS checkpoints (id INTEGER PRIMARY KEY, trigger_time INTEGER NOT NULL,
-     completed_time INTEGER NOT NULL, duration_ms REAL NOT NULL, alignment_ms REAL NOT NULL,
-     rows INTEGER NOT NULL, bytes INTEGER NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS positions (stream TEXT NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL,
-     checkpoint_id INTEGER NOT NULL, stream_created TEXT, PRIMARY KEY (stream, subject))`,
-  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
-  `CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, count INTEGER NOT NULL, checkpoint_id INTEGER NOT NULL) WITHOUT ROWID`,
-];
+const { MIGRATION_FILES, MIGRATIONS_FOLDER } = await migrationFiles();
 
 /** What the in-code schema after 0.1.0 added (`git show 405d7ff:src/checkpoint/schema.ts`), verbatim. */
 const SCHEMA_IN_CODE = [

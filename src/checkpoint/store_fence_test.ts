@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { Sqld } from "../../tests/support/sqld.ts";
 import type { CheckpointData } from "./coordinator.ts";
 import { CheckpointStore, isFenced } from "./store.ts";
+import { SCHEMA_0_1_0 } from "../../tests/support/schema_0_1_0.ts";
 
 let dir: string;
 const stores: CheckpointStore[] = [];
@@ -87,16 +88,6 @@ for (const kind of ["file", "sqld"] as const) {
 }
 
 describe("checkpoint store fence - upgrade", () => {
-  /** The DDL of release 0.1.0, verbatim. */
-  const SCHEMA_0_1_0 = [
-    `CREATE TABLE IF NOT EXISTS checkpoints (id INTEGER PRIMARY KEY, trigger_time INTEGER NOT NULL,
-       completed_time INTEGER NOT NULL, duration_ms REAL NOT NULL, alignment_ms REAL NOT NULL,
-       rows INTEGER NOT NULL, bytes INTEGER NOT NULL)`,
-    `CREATE TABLE IF NOT EXISTS positions (stream TEXT NOT NULL, subject TEXT NOT NULL, seq INTEGER NOT NULL,
-       checkpoint_id INTEGER NOT NULL, stream_created TEXT, PRIMARY KEY (stream, subject))`,
-    `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
-    `CREATE TABLE IF NOT EXISTS counts (key TEXT PRIMARY KEY, count INTEGER NOT NULL, checkpoint_id INTEGER NOT NULL) WITHOUT ROWID`,
-  ];
   /** A 0.1.0 commit (no epoch). */
   const commit010 = (id: number) => [
     {
