@@ -91,12 +91,15 @@ test("config urls - no generated password or token, nor a piece of one, appears 
   fc.assert(
     fc.property(fc.oneof(...forms), ({ url, template, secrets }) => {
       const out = redactUrl(url);
+      // What the output may show anyway: the URL without its secrets, and the redaction mark
+      // (a password "/***" shows up in "nats://***@h" without leaking anything).
+      const publicText = `${template} ://***@`;
       for (const s of secrets) {
-        if (template.includes(s)) continue; // e.g. "4222" as a password: public anyway
+        if (publicText.includes(s)) continue; // e.g. "4222" as a password: public anyway
         expect(out).not.toContain(s);
-        for (const p of pieces(s, template)) expect(out).not.toContain(p);
+        for (const p of pieces(s, publicText)) expect(out).not.toContain(p);
       }
     }),
-    { numRuns: 5000 },
+    { numRuns: 200000 },
   );
 });
