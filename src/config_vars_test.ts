@@ -4,18 +4,19 @@
  * same names with the same defaults as {@link CONFIG_VARS}, and `config.ts` reads every one.
  */
 import { describe, expect, test } from "bun:test";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { helpText } from "./cli.ts";
 import { CONFIG_VARS, configVar, defaultIsLiteral, shownDefault } from "./config_vars.ts";
 
-const ROOT = join(import.meta.dir, "..");
+const ROOT = join(import.meta.dirname, "..");
 
 /**
  * The README's configuration table as name → default cell. A row may name several variables
  * (`A` / `B`, `A`+`B`): with as many " / "-separated defaults they pair up, else all share one.
  */
 async function readmeDefaults(): Promise<Map<string, string>> {
-  const readme = await Bun.file(join(ROOT, "README.md")).text();
+  const readme = await readFile(join(ROOT, "README.md"), "utf8");
   const section = readme.split(/^## /m).find((s) => s.startsWith("Configuration\n"));
   if (!section) throw new Error("README.md has no '## Configuration' section");
   const out = new Map<string, string>();
@@ -62,7 +63,7 @@ describe("config variables - one definition", () => {
   });
 
   test("config variables - config.ts reads every declared variable (no dead rows)", async () => {
-    const source = await Bun.file(join(ROOT, "src/config.ts")).text();
+    const source = await readFile(join(ROOT, "src/config.ts"), "utf8");
     for (const v of CONFIG_VARS) expect(`${v.name}: ${source.includes(`"${v.name}"`)}`).toBe(`${v.name}: true`);
   });
 

@@ -6,16 +6,17 @@
  */
 import { afterEach, describe, expect, test } from "bun:test";
 import { healthcheck, readyzUrl } from "./healthcheck.ts";
+import { type HttpServer, serve as listen, sleep } from "./platform.ts";
 
-const servers: Array<ReturnType<typeof Bun.serve>> = [];
-afterEach(() => {
-  for (const s of servers.splice(0)) s.stop(true);
+const servers: HttpServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
 });
 
 function serve(fetch: (req: Request) => Response | Promise<Response>): number {
-  const s = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch });
+  const s = listen({ hostname: "127.0.0.1", port: 0, fetch });
   servers.push(s);
-  return s.port as number;
+  return s.port;
 }
 
 describe("healthcheck", () => {
@@ -51,7 +52,7 @@ describe("healthcheck", () => {
 
   test("healthcheck - no listener is not ready", async () => {
     const port = serve(() => new Response("x"));
-    servers.pop()?.stop(true);
+    await servers.pop()?.stop();
     const r = await healthcheck({ host: "127.0.0.1", port });
     expect(r.ready).toBe(false);
     expect(r.line).toStartWith(`not ready: http://127.0.0.1:${port}/readyz: `);
@@ -59,7 +60,7 @@ describe("healthcheck", () => {
 
   test("healthcheck - no answer within the timeout is not ready", async () => {
     const port = serve(async () => {
-      await Bun.sleep(2_000);
+      await sleep(2_000);
       return new Response("late");
     });
     const r = await healthcheck({ host: "127.0.0.1", port, timeoutMs: 100 });

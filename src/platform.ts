@@ -46,8 +46,11 @@ export interface HttpServer {
   /** The address actually bound (the port is the real one when 0 was asked for). */
   readonly hostname: string;
   readonly port: number;
-  /** Stops listening and drops open connections; does not wait for them. */
-  stop(): void;
+  /**
+   * Stops listening; resolves once stopped (awaiting is optional). Bun drops open connections at
+   * once; Deno's `shutdown` lets requests in flight finish first.
+   */
+  stop(): Promise<void>;
 }
 
 /** Options of {@link serve}. */
@@ -62,9 +65,9 @@ export interface ServeOptions {
 export function serve(o: ServeOptions): HttpServer {
   if (runtime === "bun") {
     const s = Bun.serve({ hostname: o.hostname, port: o.port, fetch: (req) => o.fetch(req) });
-    return { hostname: s.hostname ?? o.hostname, port: s.port ?? o.port, stop: () => void s.stop(true) };
+    return { hostname: s.hostname ?? o.hostname, port: s.port ?? o.port, stop: () => Promise.resolve(s.stop(true)) };
   }
   // onListen replaces Deno's own "Listening on ..." line: pvflow logs the address itself.
   const s = deno!.serve({ hostname: o.hostname, port: o.port, onListen: () => {} }, (req) => o.fetch(req));
-  return { hostname: s.addr.hostname, port: s.addr.port, stop: () => void s.shutdown() };
+  return { hostname: s.addr.hostname, port: s.addr.port, stop: () => s.shutdown() };
 }

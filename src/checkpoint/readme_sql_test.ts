@@ -14,7 +14,7 @@ import { adoptKeyField } from "./store_meta.ts";
 
 /** The README's examples: [comment, statement] in order. */
 async function readmeExamples(): Promise<[string, string][]> {
-  const readme = await readFile(resolve(import.meta.dir, "../../README.md"), "utf8");
+  const readme = await readFile(resolve(import.meta.dirname, "../../README.md"), "utf8");
   const block = /<!-- readme-sql:begin -->\s*```sql\n([\s\S]*?)```\s*<!-- readme-sql:end -->/.exec(readme)?.[1];
   if (!block) throw new Error("README.md has no ```sql block between <!-- readme-sql:begin --> and <!-- readme-sql:end -->");
   return block.split(/;\s*\n/).map((s) => s.trim()).filter(Boolean).map((s) => {

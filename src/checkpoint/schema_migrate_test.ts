@@ -11,6 +11,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
+import { runScript } from "../../tests/support/child_process.ts";
 import { Sqld } from "../../tests/support/sqld.ts";
 import { migrationFiles } from "./migration_files.ts";
 import { FENCED_MESSAGE } from "./schema.ts";
@@ -68,13 +69,11 @@ async function rows(db: Client, sql: string): Promise<unknown[][]> {
 
 /** Opens a store on `url` in a new process; resolves with the epoch it claimed. */
 async function openInProcess(url: string): Promise<number> {
-  const script = `import { CheckpointStore } from ${JSON.stringify(join(import.meta.dir, "store.ts"))};
+  const { code, stdout, stderr } = await runScript(`import { CheckpointStore } from ${JSON.stringify(join(import.meta.dirname, "store.ts"))};
     const s = await CheckpointStore.open({ url: ${JSON.stringify(url)}, stream: "PV" });
-    console.log(s.epoch); s.close();`;
-  const proc = Bun.spawn([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  if (code !== 0) throw new Error(`opening ${url} in another process failed (${code}): ${err}`);
-  return Number(out.trim());
+    console.log(s.epoch); s.close();`);
+  if (code !== 0) throw new Error(`opening ${url} in another process failed (${code}): ${stderr}`);
+  return Number(stdout.trim());
 }
 
 let dir: string;

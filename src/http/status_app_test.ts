@@ -14,6 +14,7 @@ import { parsePrometheusText } from "../../tests/support/prometheus.ts";
 import { CheckpointCoordinator, type CheckpointRecord } from "../checkpoint/coordinator.ts";
 import { CheckpointStore } from "../checkpoint/store.ts";
 import { loadConfig } from "../config.ts";
+import { runtime, runtimeVersion } from "../platform.ts";
 import { Job, type JobState } from "../job.ts";
 import type { SplitPositions, TaskMetrics } from "../types.ts";
 import { RateHistory } from "../rate_history.ts";
@@ -624,7 +625,7 @@ describe("status app - /metrics", () => {
     expect(completed * 1000).toBeLessThanOrEqual(after + 1); // durations are fractional ms
     // Without NATS the stream cannot be asked: no committed-lag series rather than a false 0.
     expect(families.get("pvflow_split_committed_lag")?.samples).toEqual([]);
-    expect(value("pvflow_build_info", { version: "1.2.3-test", runtime: "bun", runtime_version: Bun.version })).toBe(1);
+    expect(value("pvflow_build_info", { version: "1.2.3-test", runtime, runtime_version: runtimeVersion })).toBe(1);
     expect(families.get("process_cpu_seconds_total")?.type).toBe("counter");
     expect(value("process_cpu_seconds_total")).toBeGreaterThan(0);
     expect(value("process_resident_memory_bytes")).toBeGreaterThan(10_000_000);

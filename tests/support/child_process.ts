@@ -2,11 +2,16 @@
  * @module
  * Runtime-neutral child processes for the test launchers (nats-server, sqld): `node:child_process`,
  * which Bun and Deno both provide, behind the few members the launchers used of `Bun.spawn`'s
- * `Subprocess` — so the unit tests that start real servers run under `deno test` too.
+ * `Subprocess` — so the unit tests that start real servers run under `deno test` too; and
+ * {@link runScript}, a module run in a new process of the runtime running the tests.
  */
 import { spawn } from "node:child_process";
 import { accessSync, constants } from "node:fs";
-import { delimiter, join } from "node:path";
+import { delimiter, join, resolve } from "node:path";
+import { runtime } from "../../src/platform.ts";
+
+/** The repository root: under Deno, bare imports resolve through the deno.json found from here. */
+const ROOT = resolve(import.meta.dirname, "../..");
 
 /** A spawned process. */
 export interface Child {
@@ -57,4 +62,30 @@ export function which(name: string): string | null {
     }
   }
   return null;
+}
+
+/** What a finished child wrote, and how it ended. */
+export interface ChildResult {
+  /** The exit code, or null when a signal ended it. */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `source` (an ES module; imports by absolute path) in a new process of the runtime running
+ * this — `bun -e` or `deno eval` (which grants every permission), from the repository root — and
+ * resolves once it exited, with its output.
+ */
+export function runScript(source: string): Promise<ChildResult> {
+  const args = runtime === "bun" ? ["-e", source] : ["eval", source];
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: process.env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (s: string) => void (stdout += s));
+  child.stderr!.setEncoding("utf8").on("data", (s: string) => void (stderr += s));
+  return new Promise((resolve, reject) => {
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, stdout, stderr }));
+  });
 }
