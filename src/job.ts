@@ -9,7 +9,7 @@
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { StreamInfo } from "@nats-io/jetstream";
-import type { Config } from "./config.ts";
+import { redactUrl, type Config } from "./config.ts";
 import { CheckpointCoordinator, type CheckpointRecord } from "./checkpoint/coordinator.ts";
 import type { Committer } from "./checkpoint/commit_worker.ts";
 import { isFenced, type CheckpointStore, type RestoredCheckpoint } from "./checkpoint/store.ts";
@@ -355,8 +355,14 @@ export class Job {
         this.stateReason = undefined;
         (async () => {
           for await (const s of nc.status()) {
-            if (s.type === "disconnect") this.natsConnected = false;
-            else if (s.type === "reconnect") this.natsConnected = true;
+            // Logged on each change: an outage must show in the log, not only in /readyz.
+            if (s.type === "disconnect" && this.natsConnected) {
+              this.natsConnected = false;
+              this.#log(`NATS disconnected (${redactUrl(String(s.server ?? "server"))}); reconnecting`);
+            } else if (s.type === "reconnect" && !this.natsConnected) {
+              this.natsConnected = true;
+              this.#log(`NATS reconnected (${redactUrl(String(s.server ?? "server"))})`);
+            }
           }
         })().catch(() => {});
         return nc;

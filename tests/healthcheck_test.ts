@@ -49,6 +49,8 @@ test("healthcheck - exit 0 while ready, 1 while NATS is gone, 0 again after, 1 o
     await nats.restart();
     await pv.waitReady(30_000);
     expect((await healthcheck(env)).code).toBe(0);
+    // The outage is in the log too, not only in /readyz.
+    expect(pv.log).toMatch(/NATS disconnected \([^)]*\); reconnecting[\s\S]*NATS reconnected/);
   } finally {
     expect(await pv.kill("SIGTERM")).toBe(0);
   }
