@@ -198,6 +198,9 @@ test.skipIf(!HAVE_CHROMIUM)("dashboard - Chromium shows the live job, and its nu
       expect(s.recordsIn).toBeGreaterThanOrEqual(before.records.in);
       expect(s.recordsIn).toBeLessThanOrEqual(after.records.in);
       expect(s.recordsInText).toBe(s.recordsIn.toLocaleString("en-US"));
+      // Reported with every barrier: what is committed is never ahead of what was read and counted.
+      expect(after.records.in).toBeGreaterThanOrEqual(after.records.committed);
+      expect(after.records.counted).toBeGreaterThanOrEqual(after.records.committed);
       expect(s.latestCheckpoint).toBeGreaterThanOrEqual(before.checkpoints.latestCompleted.id);
       expect(s.latestCheckpoint).toBeLessThanOrEqual(after.checkpoints.latestCompleted.id);
       expect(s.restarts).toBe(after.restarts);

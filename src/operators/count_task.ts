@@ -47,6 +47,7 @@ export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void)
       const { checkpointId } = barrier;
       const changed = counter.snapshot(checkpointId);
       const rows = changed.keys.length;
+      reportMetrics(); // before the ack, like the sources: records.counted never trails records.committed
       if (init.commitPort) {
         // Staged before the ack: the commit thread has it by the time the commit is requested.
         init.commitPort.postMessage({ ...changed, checkpointId, subtask } satisfies StagedSnapshot);

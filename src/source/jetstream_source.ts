@@ -131,6 +131,9 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     lastBarrierId = barrier.checkpointId;
     const positions: SplitPositions = {};
     for (const s of splits) positions[s.subject] = s.position;
+    // Reported with every barrier, before the ack: once a checkpoint completes, records.in is
+    // never behind what it committed (the periodic report alone can trail it).
+    reportMetrics();
     writer.broadcastBarrier(barrier);
     const ack = () => {
       if (!dlqFailed) post({ kind: "ack", role: "source", subtask, checkpointId: barrier.checkpointId, positions });
