@@ -337,9 +337,14 @@ export function logFormat(env: Env = process.env): LogFormat {
 /** PVFLOW_SAVEPOINT_DIR: unset, or a path that is a directory or does not exist yet (created on use). */
 function savepointDir(env: Env): string | undefined {
   const dir = optional(env, "PVFLOW_SAVEPOINT_DIR");
-  if (dir !== undefined && statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false) {
-    bad("PVFLOW_SAVEPOINT_DIR", dir, "a directory (or a path where one can be created)");
+  if (dir === undefined) return undefined;
+  let why: string | undefined;
+  try {
+    if (statSync(dir, { throwIfNoEntry: false })?.isDirectory() === false) why = "not a directory";
+  } catch (err) {
+    why = (err as NodeJS.ErrnoException).code ?? "cannot be checked"; // ENOTDIR, EACCES: still one line
   }
+  if (why) bad("PVFLOW_SAVEPOINT_DIR", dir, `a directory (or a path where one can be created); it is ${why}`);
   return dir;
 }
 

@@ -259,6 +259,8 @@ describe("config strings and lists", () => {
   });
   test("config - PVFLOW_SAVEPOINT_DIR rejects a path that is a file", () => {
     expectBad({ PVFLOW_SAVEPOINT_DIR: CA }, "PVFLOW_SAVEPOINT_DIR", CA, "a directory");
+    // Below a file (ENOTDIR): the same one-line refusal, never a stack trace.
+    expectBad({ PVFLOW_SAVEPOINT_DIR: join(CA, "sub") }, "PVFLOW_SAVEPOINT_DIR", join(CA, "sub"), "ENOTDIR");
   });
   test("config - PVFLOW_DLQ_SUBJECT defaults to pvflow.dlq and accepts a subject", () => {
     expect(loadConfig({}).dlqSubject).toBe("pvflow.dlq");

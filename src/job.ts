@@ -263,7 +263,9 @@ export class Job {
     const restored = await this.#loadLatest();
     if (this.#stopRequested) return;
     this.committed = { checkpointId: restored.checkpointId, positions: restored.positions };
-    this.#restoredRecords = restored.counts.counts.reduce((a, b) => a + b, 0);
+    // All of the counts table, the rows with a NUL key (left out of the restored state) included:
+    // records.committed then equals `SELECT sum(count) FROM counts`.
+    this.#restoredRecords = restored.counts.counts.reduce((a, b) => a + b, 0) + (restored.unreadable?.events ?? 0);
     this.committedRecords = this.#restoredRecords;
     this.#nextCheckpointId = Math.max(this.#nextCheckpointId, restored.checkpointId + 1);
     if (restored.unreadable) {

@@ -12,8 +12,9 @@
  * ("unsupported statement"), and it would write on the server's disk anyway, not here.
  */
 import { createClient } from "@libsql/client";
-import { mkdirSync, renameSync, statSync, unlinkSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 
 /** A savepoint as written. */
 export interface Savepoint {
@@ -75,6 +76,7 @@ export async function writeSavepoint(req: SavepointRequest): Promise<Savepoint> 
   const where = `the savepoint directory ${dir} (PVFLOW_SAVEPOINT_DIR)`;
   try {
     mkdirSync(dir, { recursive: true });
+    removeStalePartials(dir);
   } catch (err) {
     throw new Error(`cannot create ${where}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
@@ -90,7 +92,9 @@ export async function writeSavepoint(req: SavepointRequest): Promise<Savepoint> 
     const content = await readSavepoint(partial);
     if (content.checkpointId === 0) throw new Error("no completed checkpoint in the database: nothing to save");
     const path = join(dir, `savepoint-${content.checkpointId}-${stamp(created)}.db`);
-    renameSync(partial, path);
+    fsyncPath(partial); // whole on disk before it gets its name, and the name too: a power loss
+    renameSync(partial, path); // leaves either no savepoint or a whole one
+    fsyncPath(dir);
     return { path, ...content, bytes: statSync(path).size, createdAt: created.toISOString() };
   } finally {
     try {
@@ -103,7 +107,8 @@ export async function writeSavepoint(req: SavepointRequest): Promise<Savepoint> 
 
 /** What a restore from the savepoint file `path` starts from. */
 export async function readSavepoint(path: string): Promise<Omit<Savepoint, "path" | "bytes" | "createdAt">> {
-  const db = createClient({ url: `file:${path}` });
+  // As a file URL: a path holding "#" or "?" is not a fragment or a query.
+  const db = createClient({ url: pathToFileURL(path).href });
   try {
     const [cp, cnt, pos] = await db.batch([
       "SELECT coalesce(max(id), 0) FROM checkpoints",
@@ -139,4 +144,27 @@ export function writeSavepointOnWorker(workerUrl: URL, req: SavepointRequest): P
   worker.addEventListener("close", () => reject(new Error("savepoint thread exited")));
   worker.postMessage(req);
   return promise.finally(() => worker.terminate());
+}
+
+/** Flushes a file's or a directory's contents to disk. */
+function fsyncPath(path: string): void {
+  const fd = openSync(path, "r");
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Removes partial copies left by a process killed while writing one (older than a minute: not in progress). */
+function removeStalePartials(dir: string): void {
+  for (const f of readdirSync(dir)) {
+    if (!/^\.savepoint-.*\.partial$/.test(f)) continue;
+    const p = join(dir, f);
+    try {
+      if (Date.now() - statSync(p).mtimeMs > 60_000) unlinkSync(p);
+    } catch {
+      // gone meanwhile
+    }
+  }
 }

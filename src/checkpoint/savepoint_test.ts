@@ -7,9 +7,9 @@
  */
 import { sleep } from "../platform.ts";
 import { afterEach, beforeEach, expect, test } from "bun:test";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { createClient } from "@libsql/client";
 import { committedCounts } from "../../tests/support/committed.ts";
 import { Sqld } from "../../tests/support/sqld.ts";
@@ -49,6 +49,20 @@ function data(id: number, keys = 3): CheckpointData {
     counts: Array.from({ length: keys }, () => id),
   };
 }
+
+test("savepoint - a directory whose name holds # and ? works; a partial copy left by a killed writer is removed", async () => {
+  const store = await open();
+  for (let id = 1; id <= 2; id++) await store.commit(data(id));
+  const odd = join(dir, "a#b?c");
+  await mkdir(odd);
+  const stale = join(odd, ".savepoint-20260101T000000000Z-1-abc.partial");
+  await writeFile(stale, "half a copy");
+  await utimes(stale, new Date(Date.now() - 120_000), new Date(Date.now() - 120_000));
+  const sp = await writeSavepoint({ dbUrl: url, dir: odd });
+  expect(sp).toMatchObject({ checkpointId: 2, events: 6 });
+  expect(await committedCounts(sp.path)).toEqual(new Map([["k0", 2], ["k1", 2], ["k2", 2]]));
+  expect(await readdir(odd)).toEqual([basename(sp.path)]);
+});
 
 test("savepoint - holds the latest completed checkpoint: its counts and positions, read back as a restore will", async () => {
   const store = await open();

@@ -26,4 +26,24 @@ export async function migrateSchema(client: Client): Promise<void> {
     // again: then they are recorded and nothing is left to do. A real failure fails again.
     await migrate(db, config).catch(() => Promise.reject(err));
   }
+  await checkHandWritten(client);
+}
+
+/**
+ * What drizzle cannot declare, and a later migration that rebuilds a table would silently drop:
+ * the fence trigger (one writer per database) and `counts` WITHOUT ROWID. Refuses to run without.
+ */
+export async function checkHandWritten(client: Client): Promise<void> {
+  const rs = await client.execute(
+    "SELECT type, name, sql FROM sqlite_master WHERE (type = 'trigger' AND name = 'checkpoints_fence') OR (type = 'table' AND name = 'counts')",
+  );
+  const fence = rs.rows.find((r) => r[0] === "trigger");
+  const counts = rs.rows.find((r) => r[0] === "table");
+  if (!fence || !/ON\s+`?checkpoints`?/i.test(String(fence[2]))) {
+    throw new Error("checkpoint store schema: trigger checkpoints_fence on checkpoints is missing (a migration dropped it?): " +
+      "without it a second process could overwrite newer checkpoints");
+  }
+  if (!counts || !/WITHOUT\s+ROWID\s*$/i.test(String(counts[2]).trim())) {
+    throw new Error("checkpoint store schema: table counts must be WITHOUT ROWID (a migration rebuilt it without?)");
+  }
 }

@@ -15,7 +15,7 @@ import { runScript } from "../../tests/support/child_process.ts";
 import { Sqld } from "../../tests/support/sqld.ts";
 import { migrationFiles } from "./migration_files.ts";
 import { FENCED_MESSAGE } from "./schema.ts";
-import { migrateSchema } from "./schema_migrate.ts";
+import { checkHandWritten, migrateSchema } from "./schema_migrate.ts";
 import { CheckpointStore } from "./store.ts";
 import { SCHEMA_0_1_0 } from "../../tests/support/schema_0_1_0.ts";
 
@@ -92,6 +92,21 @@ test("schema migrate - migration 0000 keeps what drizzle cannot declare: WITHOUT
   const sql = readFileSync(MIGRATION_FILES[0], "utf8");
   expect(sql).toMatch(/CREATE TABLE `counts` \([^;]*\) WITHOUT ROWID;/);
   expect(sql).toContain(`RAISE(ABORT, '${FENCED_MESSAGE}')`);
+});
+
+test("schema migrate - a database without the fence trigger or with counts as a rowid table is refused", async () => {
+  for (const damage of ["DROP TRIGGER checkpoints_fence",
+    "CREATE TABLE c2 (key TEXT PRIMARY KEY, count INTEGER NOT NULL, checkpoint_id INTEGER NOT NULL); DROP TABLE counts; ALTER TABLE c2 RENAME TO counts"]) {
+    const db = createClient({ url: `file:${join(dir, `damaged-${damage.length}.db`)}` });
+    try {
+      await migrateSchema(db);
+      await checkHandWritten(db); // intact: passes
+      await db.executeMultiple(damage); // what a careless table-rebuilding migration would do
+      await expect(migrateSchema(db)).rejects.toThrow(/checkpoints_fence|WITHOUT ROWID/);
+    } finally {
+      db.close();
+    }
+  }
 });
 
 for (const kind of ["file", "sqld"] as const) {
