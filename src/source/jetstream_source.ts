@@ -50,6 +50,8 @@ export interface SourceTaskInit {
 
 /** Events the pull consumer may buffer per split. */
 const PULL_BATCH = 4096;
+/** How often idle splits of a stream with retention limits catch up with its end (two JetStream API calls each). */
+const CATCH_UP_MS = 2000;
 
 /** Connects, starts every split, and returns the control handler. */
 export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) => void): Promise<(c: TaskControl) => void> {
@@ -182,12 +184,15 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   }
   const flushTimer = setInterval(() => writer.flushWritable(), init.flushIntervalMs);
   const metricsTimer = setInterval(reportMetrics, init.metricsIntervalMs);
+  // Idle splits of a stream with limits keep up with its end (SplitReader.catchUp).
+  const catchUpTimer = setInterval(() => { for (const r of readers) r.catchUp().catch(() => {}); }, CATCH_UP_MS);
   post({ kind: "ready", role: "source", subtask });
 
   const stop = async () => {
     stopped = true;
     clearInterval(flushTimer);
     clearInterval(metricsTimer);
+    clearInterval(catchUpTimer);
     writer.broadcastEnd();
     reportMetrics();
     await Promise.all(readers.map((r) => r.stop()));

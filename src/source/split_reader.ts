@@ -62,6 +62,10 @@ export class SplitReader {
   #restart: string | undefined;
   #stopped = false;
   #wake: (() => void) | undefined;
+  /** Consumer sequence of the last event of the current consumer handed to the source (0: none). */
+  #handledCseq = 0;
+  /** Whether the stream's limits (age, messages, bytes) remove events: see {@link catchUp}. */
+  #limited = false;
 
   constructor(split: SplitState, options: SplitReaderOptions) {
     this.split = split;
@@ -128,6 +132,7 @@ export class SplitReader {
             break;
           }
           expected++;
+          this.#handledCseq = cseq;
           const wait = handle(m, seq, pending);
           if (wait !== undefined) await wait;
           if (this.#stopped) return;
@@ -164,7 +169,11 @@ export class SplitReader {
       num_replicas: 1,
     });
     this.#consumer = name;
-    const firstSeq = (await jsm.streams.info(stream)).state.first_seq;
+    this.#handledCseq = 0;
+    const info = await jsm.streams.info(stream);
+    const c = info.config;
+    this.#limited = c.max_age > 0 || c.max_msgs > 0 || c.max_bytes > 0 || (c.max_msgs_per_subject ?? 0) > 0;
+    const firstSeq = info.state.first_seq;
     if (purgedPastPosition(this.split.position, firstSeq)) {
       const p = this.split.position;
       throw new SplitReaderFatal(
@@ -189,6 +198,29 @@ export class SplitReader {
     })().catch(() => {});
     if (this.#restart !== undefined || this.#stopped) messages.stop();
     return messages;
+  }
+
+  /**
+   * On a stream whose limits remove old events, moves an idle split's position up to the stream's
+   * last sequence when none of the split's events lies in between. A position is then never far
+   * behind the stream's first sequence just because the split is quiet, and a restore after the
+   * limits removed other splits' events (all counted) is not mistaken for a loss. Sound because:
+   * the stream's last sequence L is read first; then the consumer reports nothing pending (no
+   * event of the split after the last one delivered, up to the stream's end ≥ L) and exactly as
+   * many deliveries as were handled (nothing in flight to this reader).
+   */
+  async catchUp(): Promise<void> {
+    const consumer = this.#consumer;
+    if (!this.#limited || consumer === undefined || this.#stopped || this.split.pending !== 0) return;
+    const handled = this.#handledCseq;
+    const last = (await this.#o.jsm.streams.info(this.#o.stream)).state.last_seq;
+    const ci = await this.#o.jsm.consumers.info(this.#o.stream, consumer);
+    if (consumer !== this.#consumer || this.#handledCseq !== handled || this.#stopped) return; // moved on meanwhile
+    if (ci.num_pending !== 0 || ci.delivered.consumer_seq !== handled) return;
+    if (last > this.split.position) {
+      this.split.position = last;
+      if (last > this.split.delivered) this.split.delivered = last;
+    }
   }
 
   /** Lets go of the current consumer without waiting: what it still buffers is re-read from position + 1. */
