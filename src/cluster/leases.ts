@@ -145,9 +145,17 @@ export class LeaseStore {
     await this.js.publish(`${this.#prefix}.members.${encodeKeyToken(member)}`, JSON.stringify({ member }));
   }
 
+  /** Removes this member's heartbeat at once (a graceful leave; a killed member's just expires). */
+  async leave(member: string): Promise<void> {
+    const h = headers();
+    h.set(OPERATION, RELEASED);
+    await this.js.publish(`${this.#prefix}.members.${encodeKeyToken(member)}`, new Uint8Array(), { headers: h });
+  }
+
   /** Members with a live heartbeat, sorted by id. */
   async members(): Promise<MemberBeat[]> {
-    const out = [...await this.#lastPerSubject("members")].map(([token, m]) => ({ member: decodeKeyToken(token), ageMs: ageOf(m) }));
+    const out = [...await this.#lastPerSubject("members")].filter(([, m]) => m.header.get(OPERATION) !== RELEASED)
+      .map(([token, m]) => ({ member: decodeKeyToken(token), ageMs: ageOf(m) }));
     return out.sort((a, b) => (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
   }
 

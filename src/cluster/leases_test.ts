@@ -124,7 +124,7 @@ describe("leases", () => {
     await waitUntil(async () => (await a.list()).length === 0, TTL * 4, "the leases to expire");
   });
 
-  test("leases - member heartbeats live for the TTL", async () => {
+  test("leases - member heartbeats live for the TTL; a leave removes one at once", async () => {
     const [a, b] = await stores(2);
     await a.heartbeat("host-1:10");
     await b.heartbeat("host-2:20");
@@ -135,6 +135,8 @@ describe("leases", () => {
       await sleep(TTL / 3);
     }
     expect((await b.members()).map((m) => m.member)).toEqual(["host-1:10"]);
+    await a.leave("host-1:10");
+    expect(await b.members()).toEqual([]);
   });
 
   test("leases - a bucket is opened again as is; another TTL is refused, naming both", async () => {
