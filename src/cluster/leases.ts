@@ -80,6 +80,7 @@ export class LeaseStore {
       const info = await o.jsm.streams.info(store.#stream).catch(() => undefined);
       if (info === undefined) throw err;
       const have = { ttlMs: info.config.max_age / 1e6, replicas: info.config.num_replicas };
+      if (have.ttlMs === ttlMs && have.replicas === replicas) throw err;
       throw new Error(`lease bucket ${o.bucket} exists with TTL ${have.ttlMs} ms and ${have.replicas} replicas, expected TTL ${ttlMs} ms and ${replicas} replicas`);
     }
     return store;
