@@ -95,7 +95,13 @@ export type DeadLetterReason =
   /** The key holds U+0000: libSQL text ends there, so it would be stored (and merged) as its prefix. */
   | "key_contains_nul"
   /** The key is not well-formed UTF-16 (a lone surrogate): it has no exact UTF-8 form to store. */
-  | "key_lone_surrogate";
+  | "key_lone_surrogate"
+  /** Windows are on and the event has no time field (`PVFLOW_TIME_FIELD`). */
+  | "time_missing"
+  /** Windows are on and the time field is not a safe non-negative integer (epoch milliseconds). */
+  | "time_invalid"
+  /** Later than the watermark allows (window end + allowed lateness): counted in the totals, in no window. */
+  | "late";
 
 /** Per-split progress reported by a source subtask. */
 export interface SplitMetrics {

@@ -39,7 +39,7 @@ export const MAX_LIMIT = 10_000;
 /** Every dead-letter reason (a record, so the compiler checks it is complete): each series exists at 0. */
 const DEAD_LETTER_REASONS = Object.keys({
   too_large: 0, not_utf8: 0, not_json: 0, not_object: 0, key_missing: 0, key_not_string: 0, key_empty: 0, key_too_long: 0,
-  key_contains_nul: 0, key_lone_surrogate: 0,
+  key_contains_nul: 0, key_lone_surrogate: 0, time_missing: 0, time_invalid: 0, late: 0,
 } satisfies Record<DeadLetterReason, 0>) as DeadLetterReason[];
 
 const jsonError = (c: Context, status: 400 | 401 | 404 | 405 | 429 | 500 | 503, error: string, extra = {}) =>
