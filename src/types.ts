@@ -72,6 +72,8 @@ export interface SourceAck {
   positions: SplitPositions;
   /** With windows on: each split's max event time as of the barrier (its watermark survives a restore). */
   maxEventTimes?: Record<string, number>;
+  /** With windows on: the watermark this source had emitted before the barrier. */
+  watermark?: number;
 }
 
 /**
@@ -154,6 +156,10 @@ export interface TaskMetrics {
   deadLettered: Partial<Record<DeadLetterReason, number>>;
   splits?: Record<string, SplitMetrics>;
   keys?: number;
+  /** A count subtask with windows on: open windows, (key, window) entries, its watermark. */
+  windows?: { open: number; entries: number; watermark: number; lateHere: number };
+  /** A source subtask with windows on: its watermark. */
+  watermark?: number;
 }
 
 /** Worker → job messages. */

@@ -27,8 +27,10 @@ export class SplitWatermarks {
    * @param maxTs each split's max event time already seen (restored from a checkpoint; {@link NO_WATERMARK}: none)
    * @param idleTimeoutMs 0: a split never counts as idle
    * @param now the start time: a split without any event becomes idle one timeout after it
+   * @param initial the watermark to start from (restored: what this source had emitted; it never goes back)
    */
-  constructor(maxTs: number[], outOfOrdernessMs: number, idleTimeoutMs: number, now: number) {
+  constructor(maxTs: number[], outOfOrdernessMs: number, idleTimeoutMs: number, now: number, initial = NO_WATERMARK) {
+    this.#emitted = initial;
     this.#maxTs = [...maxTs];
     this.#lastEventAt = maxTs.map(() => now);
     this.#outOfOrderness = outOfOrdernessMs;
