@@ -87,6 +87,7 @@ const savepoints = {
 const app = createStatusApp({
   job, store, version: VERSION, adminToken: config.adminToken, dashboardHtml: DASHBOARD_HTML,
   rates: { history: rateHistory, sampleIntervalMs: RATE_SAMPLE_MS }, savepoints,
+  windows: config.windows ? store : undefined,
 });
 let server: HttpServer;
 try {

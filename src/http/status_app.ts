@@ -13,6 +13,7 @@ import { jobStatus, rateHistoryJson, type JobView } from "./job_status.ts";
 import { MetricsText } from "./metrics_text.ts";
 import { opsMetricsText } from "./ops_metrics.ts";
 import { mountSavepointRoute, type SavepointDeps } from "./savepoint_route.ts";
+import { mountWindowsRoute } from "./windows_route.ts";
 
 /** What the app serves from. */
 export interface StatusAppDeps {
@@ -27,6 +28,8 @@ export interface StatusAppDeps {
   rates?: { history: RateHistory; sampleIntervalMs: number };
   /** When set, `POST /savepoints` writes savepoints with it. */
   savepoints?: SavepointDeps;
+  /** With windows on: where `GET /windows` reads committed results. */
+  windows?: Pick<CheckpointStore, "readWindows">;
 }
 
 /** Largest `top` accepted by `/counts` (every answer is built on the main thread: keep it bounded). */
@@ -123,6 +126,7 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
   });
 
   if (deps.savepoints) mountSavepointRoute(app, job, deps.savepoints);
+  if (deps.windows) mountWindowsRoute(app, deps.windows);
 
   app.get("/counts", async (c) => {
     const { top, limit, after } = c.req.query();
