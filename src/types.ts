@@ -4,7 +4,7 @@
  * control messages between the job (main thread) and its task workers.
  */
 
-import type { WindowResult, WindowSnapshot } from "./operators/window_state.ts";
+import type { WindowDelta, WindowResult } from "./operators/window_state.ts";
 
 /** A checkpoint barrier: ids strictly increase within a process. */
 export interface Barrier {
@@ -102,9 +102,9 @@ export interface StagedSnapshot extends KeyCounts {
   windows?: WindowsSnapshot;
 }
 
-/** A count subtask's window state and the window results its checkpoint commits. */
+/** A count subtask's window-state changes and the window results its checkpoint commits. */
 export interface WindowsSnapshot {
-  state: WindowSnapshot;
+  delta: WindowDelta;
   results: WindowResult[];
 }
 

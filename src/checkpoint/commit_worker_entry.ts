@@ -91,7 +91,7 @@ self.onmessage = async (e: MessageEvent<CommitRequest>) => {
           data.counts.push(s.counts[i]);
         }
         if (s.windows && data.windows) {
-          data.windows.states.push(s.windows.state);
+          data.windows.deltas.push(s.windows.delta);
           for (const r of s.windows.results) data.windows.results.push(r);
         }
       }

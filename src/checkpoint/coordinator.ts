@@ -7,7 +7,7 @@
  * commit fails is FAILED: nothing of it is written, and the next checkpoint still carries every
  * change since the last completed one.
  */
-import type { WindowResult, WindowSnapshot } from "../operators/window_state.ts";
+import type { WindowDelta, WindowResult } from "../operators/window_state.ts";
 import type { Barrier, CountAck, SourceAck, SplitPositions, TaskAck } from "../types.ts";
 
 /** The checkpoint statuses of Flink's REST API. */
@@ -58,8 +58,8 @@ export interface CheckpointData {
 
 /** What a checkpoint with windows on writes besides the counts. */
 export interface CheckpointWindows {
-  /** Every count subtask's whole window state (together they replace the stored one). */
-  states: WindowSnapshot[];
+  /** Every count subtask's window-state changes since the last completed checkpoint. */
+  deltas: WindowDelta[];
   /** Results to commit (and publish through the outbox); some may be committed already. */
   results: WindowResult[];
   /** Per split: its max event time, and its source's watermark. */
@@ -231,7 +231,7 @@ export class CheckpointCoordinator {
     for (const a of p.sourceAcks.values()) {
       Object.assign(positions, a.positions);
       if (a.maxEventTimes) {
-        windows ??= { states: [], results: [], maxEventTimes: {}, watermarks: {} };
+        windows ??= { deltas: [], results: [], maxEventTimes: {}, watermarks: {} };
         Object.assign(windows.maxEventTimes, a.maxEventTimes);
         for (const s of Object.keys(a.maxEventTimes)) windows.watermarks[s] = a.watermark ?? -Infinity;
       }
@@ -248,7 +248,7 @@ export class CheckpointCoordinator {
         counts.push(changed.counts[i]);
       }
       if (a.windows && windows) {
-        windows.states.push(a.windows.state);
+        windows.deltas.push(a.windows.delta);
         for (const r of a.windows.results) windows.results.push(r);
       }
       rows += a.rows;

@@ -407,25 +407,32 @@ function finiteOrNull(n: number | undefined): number | null {
 }
 
 /**
- * The window part of a checkpoint: the whole window state replaced, and the results inserted into
- * `window_counts` — a result already there (carried again) is skipped, a new one enters the
- * outbox by the trigger of migration 0001. Returns the bytes written.
+ * The window part of a checkpoint: the changed entries upserted and the dropped windows deleted
+ * from `window_state`, and the results inserted into `window_counts` — a result already there
+ * (carried again) is skipped, a new one enters the outbox by the trigger of migration 0001.
+ * Returns the bytes written.
  */
 function windowStatements(w: CheckpointWindows, checkpointId: number, stmts: InStatement[]): number {
   let bytes = 0;
-  stmts.push("DELETE FROM window_state");
-  const rows: [string, number, number, number, number][] = [];
-  for (const s of w.states) {
-    const fired = new Set(s.fired);
-    for (let i = 0; i < s.keys.length; i++) rows.push([s.keys[i], s.starts[i], s.counts[i], s.revisions[i], fired.has(s.starts[i]) ? 1 : 0]);
+  for (const d of w.deltas) {
+    for (let start = 0; start < d.keys.length; start += ROWS_PER_STATEMENT) {
+      const end = Math.min(d.keys.length, start + ROWS_PER_STATEMENT);
+      const args: (string | number)[] = [];
+      for (let i = start; i < end; i++) {
+        args.push(d.keys[i], d.starts[i], d.counts[i], d.revisions[i], d.fired[i]);
+        bytes += d.keys[i].length + 32;
+      }
+      stmts.push({
+        sql: `INSERT INTO window_state (key, window_start, count, revision, fired) VALUES ${placeholders(end - start, 5)}
+              ON CONFLICT (key, window_start) DO UPDATE SET count = excluded.count, revision = excluded.revision, fired = excluded.fired`,
+        args,
+      });
+    }
   }
-  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
-    const part = rows.slice(start, start + ROWS_PER_STATEMENT);
-    stmts.push({
-      sql: `INSERT INTO window_state (key, window_start, count, revision, fired) VALUES ${placeholders(part.length, 5)}`,
-      args: part.flat(),
-    });
-    for (const r of part) bytes += r[0].length + 32;
+  const dropped = [...new Set(w.deltas.flatMap((d) => d.dropped))];
+  for (let start = 0; start < dropped.length; start += ROWS_PER_STATEMENT) {
+    const part = dropped.slice(start, start + ROWS_PER_STATEMENT);
+    stmts.push({ sql: `DELETE FROM window_state WHERE window_start IN (${part.map(() => "?").join(", ")})`, args: part });
   }
   for (let start = 0; start < w.results.length; start += ROWS_PER_STATEMENT) {
     const part = w.results.slice(start, start + ROWS_PER_STATEMENT);

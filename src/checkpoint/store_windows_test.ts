@@ -2,7 +2,7 @@
  * @module
  * Tests for the window part of {@link CheckpointStore} against a real libSQL file: results are
  * committed with the checkpoint into `window_counts` and enter the outbox once (a result carried
- * again by a later checkpoint is not queued twice), the whole window state is replaced, split
+ * again by a later checkpoint is not queued twice), window-state deltas are applied, split
  * watermarks and window state are restored, and `readWindows` answers both query forms.
  */
 import { afterEach, beforeEach, expect, test } from "bun:test";
@@ -27,15 +27,15 @@ afterEach(async () => {
 const result = (key: string, windowStart: number, count: number, revision: number): WindowResult =>
   ({ key, windowStart, windowEnd: windowStart + 1000, count, revision });
 
-function data(id: number, results: WindowResult[], state: { keys: string[]; starts: number[] }): CheckpointData {
+function data(id: number, results: WindowResult[], state: { keys: string[]; starts: number[]; dropped?: number[] }): CheckpointData {
   return {
     record: { id, status: "IN_PROGRESS", triggerTime: id, subtasks: [] },
     positions: { "pv.0": id * 10, "pv.1": id * 10 + 1 },
     keys: [], counts: [],
     windows: {
-      states: [{
-        watermark: 0, keys: state.keys, starts: state.starts, counts: state.keys.map(() => 1),
-        revisions: state.keys.map(() => 0), fired: state.starts.slice(0, 1),
+      deltas: [{
+        keys: state.keys, starts: state.starts, counts: state.keys.map(() => id),
+        revisions: state.keys.map(() => 0), fired: state.starts.map((_, i) => (i === 0 ? 1 : 0)), dropped: state.dropped ?? [],
       }],
       results,
       maxEventTimes: { "pv.0": 5000 + id, "pv.1": -Infinity },
@@ -49,7 +49,8 @@ test("store windows - results committed once into window_counts and the outbox; 
   expect((await store.readOutbox(10)).map((r) => [r.key, r.revision, r.checkpointId])).toEqual([["a", 1, 1], ["b", 1, 1]]);
   await store.deleteFromOutbox([{ key: "a", windowStart: 0, revision: 1 }]);
   // checkpoint 2 carries a's result again (its completion was not seen yet) and a new revision
-  await store.commit(data(2, [result("a", 0, 2, 1), result("a", 0, 3, 2)], { keys: ["c"], starts: [3000] }));
+  // and its state: c's entry added, a's updated, b's window dropped
+  await store.commit(data(2, [result("a", 0, 2, 1), result("a", 0, 3, 2)], { keys: ["c", "a"], starts: [3000, 1000], dropped: [2000] }));
   expect((await store.readOutbox(10)).map((r) => [r.key, r.revision, r.checkpointId])).toEqual([["b", 1, 1], ["a", 2, 2]]);
   expect(await store.readWindows({ key: "a" }, 100)).toEqual([
     { key: "a", windowStart: 0, windowEnd: 1000, count: 2, revision: 1, checkpointId: 1 },
@@ -60,7 +61,7 @@ test("store windows - results committed once into window_counts and the outbox; 
   const latest = await store.loadLatest();
   expect(latest.maxEventTimes).toEqual({ "pv.0": 5002 }); // none seen on pv.1: NULL
   expect(latest.watermarks).toEqual({ "pv.0": 4000, "pv.1": 4000 });
-  expect(latest.windows).toEqual({ watermark: -Infinity, keys: ["c"], starts: [3000], counts: [1], revisions: [0], fired: [3000] });
+  expect(latest.windows).toEqual({ watermark: -Infinity, keys: ["a", "c"], starts: [1000, 3000], counts: [2, 2], revisions: [0, 0], fired: [3000] });
 });
 
 test("store windows - without windows nothing of them is written or restored", async () => {

@@ -13,6 +13,8 @@
  *
  * Results wait here until a checkpoint takes them (`snapshot`): they are committed with it and
  * forgotten only once it completes, so an aborted checkpoint's results go with the next one.
+ * Snapshots are incremental, as the counts' are: the (key, window) entries changed and the windows
+ * dropped since the last COMPLETED checkpoint (a store applies them to the whole state it holds).
  */
 
 /** One fired (or re-fired) window of one key. */
@@ -24,7 +26,21 @@ export interface WindowResult {
   revision: number;
 }
 
-/** The whole window state, as a checkpoint stores it. */
+/**
+ * What changed since the last completed checkpoint: entries to write (current values) and the
+ * windows dropped (their entries to delete; a dropped window never comes back).
+ */
+export interface WindowDelta {
+  keys: string[];
+  starts: number[];
+  counts: number[];
+  revisions: number[];
+  /** 1: the entry's window has fired. */
+  fired: number[];
+  dropped: number[];
+}
+
+/** The whole window state, as a restore loads it. */
 export interface WindowSnapshot {
   watermark: number;
   /** Parallel arrays, one entry per (key, open window). */
@@ -45,6 +61,8 @@ export interface WindowOptions {
 }
 
 interface Cell {
+  key: string;
+  start: number;
   count: number;
   revision: number;
 }
@@ -79,6 +97,12 @@ export class WindowState {
   /** Results of snapshots not yet known to be completed, under the newest such id (0: none). */
   #unconfirmed: WindowResult[] = [];
   #unconfirmedId = 0;
+  /** Entries changed since the last snapshot, and windows dropped since it. */
+  #changed = new Set<Cell>();
+  #dropped: number[] = [];
+  /** The same of snapshots not yet known to be completed (filed under `#unconfirmedId`). */
+  #unconfirmedCells = new Set<Cell>();
+  #unconfirmedDropped: number[] = [];
 
   constructor(options: WindowOptions) {
     if (!Number.isSafeInteger(options.sizeMs) || options.sizeMs < 1) throw new RangeError(`sizeMs must be a positive integer, got ${options.sizeMs}`);
@@ -115,6 +139,11 @@ export class WindowState {
     return this.#fresh.length + this.#unconfirmed.length;
   }
 
+  /** Entries held by the snapshot bookkeeping (bounded by {@link entries} plus dropped windows). */
+  get trackedEntries(): number {
+    return this.#changed.size + this.#unconfirmedCells.size;
+  }
+
   /** Counts one event of `key` at time `ts` into its window; false (and nothing counted) if it is late. */
   add(key: string, ts: number): boolean {
     const start = windowStartOf(ts, this.sizeMs);
@@ -125,9 +154,10 @@ export class WindowState {
       pane = { start, fired: start + this.sizeMs - 1 <= this.#watermark, cells: new Map(), dirty: new Set() };
       this.#panes.set(start, pane);
     }
-    const cell = pane.cells.get(key);
-    if (cell === undefined) pane.cells.set(key, { count: 1, revision: 0 });
+    let cell = pane.cells.get(key);
+    if (cell === undefined) pane.cells.set(key, (cell = { key, start, count: 1, revision: 0 }));
     else cell.count++;
+    this.#changed.add(cell);
     if (pane.fired) pane.dirty.add(key);
     return true;
   }
@@ -154,38 +184,66 @@ export class WindowState {
         for (const key of pane.cells.keys()) pane.dirty.add(key);
         this.#emitDirty(pane);
       }
-      if (maxTs + this.allowedLatenessMs <= watermark) this.#panes.delete(pane.start);
+      if (maxTs + this.allowedLatenessMs <= watermark) {
+        this.#panes.delete(pane.start);
+        this.#dropped.push(pane.start);
+      }
     }
   }
 
   /**
-   * Checkpoint `checkpointId`: the whole state, and every result not yet known to be committed
-   * (the caller commits them with the checkpoint).
+   * Checkpoint `checkpointId`: the changes since the last completed checkpoint, and every result
+   * not yet known to be committed (the caller commits both with the checkpoint).
    */
-  snapshot(checkpointId: number): { state: WindowSnapshot; results: WindowResult[] } {
+  snapshot(checkpointId: number): { delta: WindowDelta; results: WindowResult[] } {
     this.flushUpdates();
+    // Fold: the older unconfirmed snapshots' changes and the new ones become one set under this id.
     if (this.#fresh.length > 0) {
       this.#unconfirmed = this.#unconfirmed.length === 0 ? this.#fresh : this.#unconfirmed.concat(this.#fresh);
       this.#fresh = [];
     }
-    if (this.#unconfirmed.length > 0) this.#unconfirmedId = checkpointId;
+    if (this.#unconfirmedCells.size === 0) this.#unconfirmedCells = this.#changed;
+    else for (const c of this.#changed) this.#unconfirmedCells.add(c);
+    this.#changed = new Set();
+    if (this.#dropped.length > 0) {
+      this.#unconfirmedDropped = this.#unconfirmedDropped.concat(this.#dropped);
+      this.#dropped = [];
+    }
+    this.#unconfirmedId = checkpointId;
+    const delta: WindowDelta = { keys: [], starts: [], counts: [], revisions: [], fired: [], dropped: [...this.#unconfirmedDropped] };
+    for (const c of this.#unconfirmedCells) {
+      const pane = this.#panes.get(c.start);
+      if (pane?.cells.get(c.key) !== c) continue; // its window was dropped: deleted instead
+      delta.keys.push(c.key);
+      delta.starts.push(c.start);
+      delta.counts.push(c.count);
+      delta.revisions.push(c.revision);
+      delta.fired.push(pane.fired ? 1 : 0);
+    }
+    return { delta, results: [...this.#unconfirmed] };
+  }
+
+  /** The whole state (what a store holding every delta so far holds; tests and diagnostics). */
+  fullState(): WindowSnapshot {
     const state: WindowSnapshot = { watermark: this.#watermark, keys: [], starts: [], counts: [], revisions: [], fired: [] };
     for (const pane of this.#panes.values()) {
       if (pane.fired) state.fired.push(pane.start);
-      for (const [key, cell] of pane.cells) {
-        state.keys.push(key);
+      for (const cell of pane.cells.values()) {
+        state.keys.push(cell.key);
         state.starts.push(pane.start);
         state.counts.push(cell.count);
         state.revisions.push(cell.revision);
       }
     }
-    return { state, results: [...this.#unconfirmed] };
+    return state;
   }
 
-  /** Checkpoint `checkpointId` committed: its results and every older one's are durable. */
+  /** Checkpoint `checkpointId` committed: its results and changes, and every older one's, are durable. */
   notifyCheckpointComplete(checkpointId: number): void {
     if (this.#unconfirmedId !== 0 && checkpointId >= this.#unconfirmedId) {
       this.#unconfirmed = [];
+      this.#unconfirmedCells = new Set();
+      this.#unconfirmedDropped = [];
       this.#unconfirmedId = 0;
     }
   }
@@ -200,7 +258,7 @@ export class WindowState {
         pane = { start: s.starts[i], fired: fired.has(s.starts[i]), cells: new Map(), dirty: new Set() };
         this.#panes.set(pane.start, pane);
       }
-      pane.cells.set(s.keys[i], { count: s.counts[i], revision: s.revisions[i] });
+      pane.cells.set(s.keys[i], { key: s.keys[i], start: pane.start, count: s.counts[i], revision: s.revisions[i] });
     }
   }
 
@@ -209,6 +267,7 @@ export class WindowState {
     for (const key of pane.dirty) {
       const cell = pane.cells.get(key)!;
       cell.revision++;
+      this.#changed.add(cell); // its revision (and its window's fired flag) is state too
       this.#fresh.push({ key, windowStart: pane.start, windowEnd, count: cell.count, revision: cell.revision });
     }
     pane.dirty.clear();
