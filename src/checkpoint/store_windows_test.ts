@@ -64,6 +64,14 @@ test("store windows - results committed once into window_counts and the outbox; 
   expect(latest.windows).toEqual({ watermark: -Infinity, keys: ["a", "c"], starts: [1000, 3000], counts: [2, 2], revisions: [0, 0], fired: [3000] });
 });
 
+test("store windows - without an output subject the results are stored, and nothing waits in the outbox", async () => {
+  const d = data(1, [result("a", 0, 2, 1)], { keys: [], starts: [] });
+  d.windows!.publish = false;
+  await store.commit(d);
+  expect(await store.readOutbox(10)).toEqual([]);
+  expect((await store.readWindows({ start: 0 }, 10)).map((r) => r.count)).toEqual([2]);
+});
+
 test("store windows - without windows nothing of them is written or restored", async () => {
   await store.commit({ record: { id: 1, status: "IN_PROGRESS", triggerTime: 1, subtasks: [] }, positions: { "pv.0": 3 }, keys: ["k"], counts: [1] });
   const latest = await store.loadLatest();
