@@ -200,6 +200,13 @@ test("windows - every closed window: output + late = published, once each, acros
     expect((await pv.json("/windows")).status).toBe(400);
     const metrics = await (await fetch(pv.url + "/metrics")).text();
     expect(metrics).toContain('pvflow_dead_lettered_total{reason="late"}');
+    expect(metrics).toMatch(/^pvflow_window_watermark_ms \d{13}$/m);
+    expect(metrics).toMatch(/^pvflow_window_results_published_total [1-9]\d*$/m);
+    // the subtasks report every half second: wait for the report after the last watermark
+    await waitFor(async () => (await pv.json("/status")).body.windows.watermark === finalWatermark, 10_000, () => pv.log);
+    const status = (await pv.json("/status")).body;
+    expect(status.windows.watermark).toBe(finalWatermark); // only the flush events are past it
+    expect(status.windows.openWindows).toBe(1); // the flush events' window: every other one dropped
     expect(await pv.kill("SIGTERM")).toBe(0);
   } finally {
     await nc.close();

@@ -237,5 +237,15 @@ export function metricsText(job: JobView): string {
     splits.map((s) => [{ split: s }, stalled.has(s) ? 1 : 0]));
   m.counter("pvflow_split_consumer_restarts_total", "Times a split's consumer was recreated in place (gap, reconnect, lost consumer).",
     splits.map((s) => [{ split: s }, job.metrics.consumerRestarts(s)]));
+  const w = job.metrics.windows();
+  if (w) {
+    m.gauge("pvflow_windows_open", "Open event-time windows (the most any count subtask holds).", w.openWindows)
+      .gauge("pvflow_window_entries", "(key, window) entries held by the count subtasks.", w.entries);
+    if (w.watermark !== null) m.gauge("pvflow_window_watermark_ms", "Lowest count-subtask watermark (epoch ms).", w.watermark);
+    if (w.sourceWatermark !== null) m.gauge("pvflow_source_watermark_ms", "Lowest source watermark (epoch ms).", w.sourceWatermark);
+  }
+  if (job.windowOutbox) {
+    m.counter("pvflow_window_results_published_total", "Window results stored by JetStream from the outbox (this process).", job.windowOutbox.published);
+  }
   return m.toString();
 }
