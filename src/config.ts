@@ -260,6 +260,11 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       `a subject outside PVFLOW_SUBJECTS (split ${readBack} would read the dead letters back and dead-letter them again, forever)`);
   }
   const windows = windowsConfig(env, subjects, dlqSubject);
+  // Window results are committed once per (key, window, revision) only from aligned snapshots: every
+  // count subtask then holds the same watermark, so they drop the same windows in the same checkpoint.
+  if (windows && oneOf<CheckpointMode>(env, "PVFLOW_CHECKPOINT_MODE") !== "exactly_once") {
+    bad("PVFLOW_CHECKPOINT_MODE", "at_least_once", "exactly_once when PVFLOW_WINDOW_MS is set (window results need aligned checkpoints)");
+  }
   const restartBackoffMs = int(env, "PVFLOW_RESTART_BACKOFF_MS");
   const credsFile = optional(env, "NATS_CREDS");
   const credsProblem = credsFile === undefined ? undefined : unreadable(credsFile);
