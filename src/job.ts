@@ -230,6 +230,8 @@ export class Job {
       clearTimeout(timer);
       if (rec?.status === "COMPLETED") {
         this.#log(`final checkpoint ${rec.id} completed`);
+        // Its window results: published now rather than at the next start (bounded by the stop's budget).
+        if (this.windowOutbox) await Promise.race([this.windowOutbox.idle(), sleep(Math.max(0, Math.min(2000, deadline - Date.now())))]);
         // Let the sources delete their consumers and close their connections.
         const sources = this.config.sourceParallelism;
         const wait = Math.max(0, Math.min(2000, deadline - Date.now()));

@@ -32,6 +32,7 @@ export class WindowOutbox {
   #log: (line: string) => void;
   #running = false;
   #again = false;
+  #drained: Array<() => void> = [];
   /** Results published (stored by JetStream) by this process. */
   published = 0;
 
@@ -55,8 +56,16 @@ export class WindowOutbox {
         if (this.#again) {
           this.#again = false;
           this.kick(nc);
+        } else {
+          for (const resolve of this.#drained.splice(0)) resolve();
         }
       });
+  }
+
+  /** Resolves once no drain runs or is due (a graceful stop publishes the final checkpoint's results). */
+  idle(): Promise<void> {
+    if (!this.#running) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push(resolve));
   }
 
   async #drain(nc: NatsConnection | undefined): Promise<void> {

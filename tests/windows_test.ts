@@ -8,6 +8,7 @@
  * message per (key, window, revision); each late event stored once; running totals exact; and
  * `GET /windows` answers the same results.
  */
+import { createClient } from "@libsql/client";
 import { expect, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -208,6 +209,10 @@ test("windows - every closed window: output + late = published, once each, acros
     expect(status.windows.watermark).toBe(finalWatermark); // only the flush events are past it
     expect(status.windows.openWindows).toBe(1); // the flush events' window: every other one dropped
     expect(await pv.kill("SIGTERM")).toBe(0);
+    // a graceful stop publishes what its final checkpoint committed: nothing left in the outbox
+    const client = createClient({ url: `file:${db}` });
+    expect(Number((await client.execute("SELECT count(*) FROM window_outbox")).rows[0][0])).toBe(0);
+    client.close();
   } finally {
     await nc.close();
     await rm(dir, { recursive: true, force: true });
