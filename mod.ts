@@ -61,7 +61,7 @@ try {
   // The counts are per key field: refuse to mix another field's counts into them.
   await adoptKeyField(store.client, config.keyField);
   // Open windows are restored only as windows of the size they were made with.
-  const abandoned = await adoptWindowSize(store.client, config.windows?.sizeMs);
+  const abandoned = await adoptWindowSize(store.client, config.windows?.sizeMs, config.windows?.outputSubject !== undefined);
   if (abandoned > 0) logger.info(`windows are off: ${abandoned} open (key, window) entries abandoned`);
 } catch (err) {
   store.close();

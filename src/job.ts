@@ -415,7 +415,6 @@ export class Job {
           for (const t of tasks) if (t.role === "source") post(t, { kind: "trigger", barrier });
         },
         commit: async (data) => {
-          if (data.windows) data.windows.publish = c.windows?.outputSubject !== undefined;
           const r = await this.#committer.commit(data, streamCreated, staging ? staging.length : 0).catch((err: Error) => {
             // Another process claimed the database: never commit again (it would overwrite newer state).
             if (isFenced(err.message)) attempt.fail(new FatalJobError(err.message));

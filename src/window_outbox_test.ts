@@ -15,6 +15,7 @@ import { NatsServer } from "../tests/support/nats_server.ts";
 import { waitFor } from "../tests/support/pvflow_process.ts";
 import type { CheckpointData } from "./checkpoint/coordinator.ts";
 import { CheckpointStore } from "./checkpoint/store.ts";
+import { adoptWindowSize } from "./checkpoint/store_meta.ts";
 import { WindowOutbox, windowMsgId } from "./window_outbox.ts";
 
 let dir: string;
@@ -22,6 +23,7 @@ let store: CheckpointStore;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "pvflow-outbox-"));
   store = await CheckpointStore.open({ url: `file:${join(dir, "o.db")}`, stream: "PV" });
+  await adoptWindowSize(store.client, 1000, true); // results are queued in the outbox
 });
 afterEach(async () => {
   store.close();
@@ -65,7 +67,7 @@ test("window outbox - published once each with its message id, re-published afte
   }
 });
 
-test("window outbox - without an output subject the rows are dropped, nothing is published", async () => {
+test("window outbox - rows left while no output subject is set any more are dropped, nothing is published", async () => {
   await store.commit(checkpoint(1));
   const outbox = new WindowOutbox({ store, stream: "PV", log: () => {} });
   outbox.kick(undefined);

@@ -65,8 +65,6 @@ export interface CheckpointWindows {
   /** Per split: its max event time, and its source's watermark. */
   maxEventTimes: Record<string, number>;
   watermarks: Record<string, number>;
-  /** False: no output subject, so nothing is queued in the outbox (set by the job). @default true */
-  publish?: boolean;
 }
 
 /** What the coordinator drives. */

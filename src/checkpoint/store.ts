@@ -447,8 +447,6 @@ function windowStatements(w: CheckpointWindows, checkpointId: number, stmts: InS
       args,
     });
   }
-  // Without an output subject nothing publishes: what the trigger queued goes in the same transaction.
-  if (w.publish === false && w.results.length > 0) stmts.push("DELETE FROM window_outbox");
   return bytes;
 }
 

@@ -33,16 +33,22 @@ export async function adoptKeyField(client: Client, keyField: string): Promise<v
 
 /** The `meta` row holding the size of the windows in `window_state`. */
 const WINDOW_MS = "window_ms";
+/** The `meta` row whose presence makes new results enter `window_outbox` (an output subject is set). */
+const WINDOW_OUTBOX = "window_outbox";
 
 /**
  * Windows on: records `sizeMs`, and throws a {@link ConfigError} naming `PVFLOW_WINDOW_MS` when
  * open windows of another size are stored (they would be restored as windows of the wrong size).
  * Windows off: the stored open windows are abandoned (deleted), so that turning windows on again
- * later never fires a window that missed the events in between. Returns the entries abandoned.
+ * later never fires a window that missed the events in between. `publish`: results are published
+ * (an output subject is set), so new ones are queued in the outbox. Returns the entries abandoned.
  */
-export async function adoptWindowSize(client: Client, sizeMs: number | undefined): Promise<number> {
+export async function adoptWindowSize(client: Client, sizeMs: number | undefined, publish = false): Promise<number> {
   if (sizeMs === undefined) {
-    const [rs] = await client.batch(["DELETE FROM window_state", { sql: "DELETE FROM meta WHERE key = ?", args: [WINDOW_MS] }], "write");
+    const [rs] = await client.batch([
+      "DELETE FROM window_state",
+      { sql: "DELETE FROM meta WHERE key IN (?, ?)", args: [WINDOW_MS, WINDOW_OUTBOX] },
+    ], "write");
     return rs.rowsAffected;
   }
   const [open, stored] = await client.batch([
@@ -56,6 +62,12 @@ export async function adoptWindowSize(client: Client, sizeMs: number | undefined
         `(unset it once to abandon them, or start fresh with a new PVFLOW_DB_URL), got "${sizeMs}"`,
     );
   }
-  await client.execute({ sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", args: [WINDOW_MS, String(sizeMs)] });
+  await client.batch([
+    { sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", args: [WINDOW_MS, String(sizeMs)] },
+    // the outbox trigger of migration 0001 queues results only while this row exists
+    publish
+      ? { sql: "INSERT INTO meta (key, value) VALUES (?, 'on') ON CONFLICT (key) DO NOTHING", args: [WINDOW_OUTBOX] }
+      : { sql: "DELETE FROM meta WHERE key = ?", args: [WINDOW_OUTBOX] },
+  ], "write");
   return 0;
 }

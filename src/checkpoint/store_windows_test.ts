@@ -12,12 +12,14 @@ import { join } from "node:path";
 import type { WindowResult } from "../operators/window_state.ts";
 import type { CheckpointData } from "./coordinator.ts";
 import { CheckpointStore } from "./store.ts";
+import { adoptWindowSize } from "./store_meta.ts";
 
 let dir: string;
 let store: CheckpointStore;
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), "pvflow-store-windows-"));
   store = await CheckpointStore.open({ url: `file:${join(dir, "w.db")}`, stream: "PV" });
+  await adoptWindowSize(store.client, 1000, true); // an output subject: results are queued
 });
 afterEach(async () => {
   store.close();
@@ -65,9 +67,8 @@ test("store windows - results committed once into window_counts and the outbox; 
 });
 
 test("store windows - without an output subject the results are stored, and nothing waits in the outbox", async () => {
-  const d = data(1, [result("a", 0, 2, 1)], { keys: [], starts: [] });
-  d.windows!.publish = false;
-  await store.commit(d);
+  await adoptWindowSize(store.client, 1000, false);
+  await store.commit(data(1, [result("a", 0, 2, 1)], { keys: [], starts: [] }));
   expect(await store.readOutbox(10)).toEqual([]);
   expect((await store.readWindows({ start: 0 }, 10)).map((r) => r.count)).toEqual([2]);
 });
