@@ -7,7 +7,7 @@
 import { CommitWorker } from "./src/checkpoint/commit_worker.ts";
 import { CheckpointStore } from "./src/checkpoint/store.ts";
 import { runCli } from "./src/cli.ts";
-import { adoptKeyField } from "./src/checkpoint/store_meta.ts";
+import { adoptKeyField, adoptWindowSize } from "./src/checkpoint/store_meta.ts";
 import { savepointDir, savepointsUnsupported, writeSavepointOnWorker } from "./src/checkpoint/savepoint.ts";
 import { ConfigError, loadConfig, logFormat, redactUrl, type Config } from "./src/config.ts";
 import { DASHBOARD_HTML } from "./src/http/dashboard_page.ts";
@@ -60,6 +60,9 @@ try {
 try {
   // The counts are per key field: refuse to mix another field's counts into them.
   await adoptKeyField(store.client, config.keyField);
+  // Open windows are restored only as windows of the size they were made with.
+  const abandoned = await adoptWindowSize(store.client, config.windows?.sizeMs, config.windows?.outputSubject !== undefined);
+  if (abandoned > 0) logger.info(`windows are off: ${abandoned} open (key, window) entries abandoned`);
 } catch (err) {
   store.close();
   logger.fatal((err as Error).message);
@@ -87,6 +90,7 @@ const savepoints = {
 const app = createStatusApp({
   job, store, version: VERSION, adminToken: config.adminToken, dashboardHtml: DASHBOARD_HTML,
   rates: { history: rateHistory, sampleIntervalMs: RATE_SAMPLE_MS }, savepoints,
+  windows: config.windows ? store : undefined,
 });
 let server: HttpServer;
 try {

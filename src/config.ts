@@ -74,6 +74,8 @@ export interface Config {
   dlqSubject: string;
   /** Events larger than this go to the dead-letter subject. @default 65536 */
   maxEventBytes: number;
+  /** Tumbling event-time windows; undefined: none (the default). */
+  windows?: WindowsConfig;
   /** Bearer token required by every POST endpoint when set. */
   adminToken?: string;
   /** Serve a non-loopback `httpHost` without an admin token, deliberately. @default false */
@@ -257,6 +259,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     bad("PVFLOW_DLQ_SUBJECT", dlqSubject,
       `a subject outside PVFLOW_SUBJECTS (split ${readBack} would read the dead letters back and dead-letter them again, forever)`);
   }
+  const windows = windowsConfig(env, subjects, dlqSubject);
+  // Window results are committed once per (key, window, revision) only from aligned snapshots: every
+  // count subtask then holds the same watermark, so they drop the same windows in the same checkpoint.
+  if (windows && oneOf<CheckpointMode>(env, "PVFLOW_CHECKPOINT_MODE") !== "exactly_once") {
+    bad("PVFLOW_CHECKPOINT_MODE", "at_least_once", "exactly_once when PVFLOW_WINDOW_MS is set (window results need aligned checkpoints)");
+  }
   const restartBackoffMs = int(env, "PVFLOW_RESTART_BACKOFF_MS");
   const credsFile = optional(env, "NATS_CREDS");
   const credsProblem = credsFile === undefined ? undefined : unreadable(credsFile);
@@ -296,6 +304,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     httpPort: int(env, "PVFLOW_HTTP_PORT"),
     dlqSubject,
     maxEventBytes: int(env, "PVFLOW_MAX_EVENT_BYTES"),
+    windows,
     adminToken,
     allowUnauthenticated,
     batchSize: int(env, "PVFLOW_BATCH_SIZE"),
@@ -313,6 +322,49 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     throw new ConfigError("NATS_PASSWORD is set but NATS_USER is not: set both or neither");
   }
   return Object.freeze({ ...config, natsServers: Object.freeze([...natsServers]) as string[], subjects: Object.freeze([...subjects]) as string[], natsAuth: Object.freeze(config.natsAuth) });
+}
+
+/** Event-time windows (issue 15): the `PVFLOW_WINDOW_MS` family. */
+export interface WindowsConfig {
+  sizeMs: number;
+  /** @default "ts" */
+  timeField: string;
+  /** @default 5000 */
+  outOfOrdernessMs: number;
+  /** 0: never idle. @default 30000 */
+  idleTimeoutMs: number;
+  /** @default 0 */
+  allowedLatenessMs: number;
+  /** @default the dead-letter subject */
+  lateSubject: string;
+  /** Unset: results are only stored. */
+  outputSubject?: string;
+}
+
+/** The windows config, or undefined without `PVFLOW_WINDOW_MS`; a subject inside a split is refused (it would be read back). */
+function windowsConfig(env: Env, subjects: string[], dlqSubject: string): WindowsConfig | undefined {
+  const sizeMs = optionalInt(env, "PVFLOW_WINDOW_MS");
+  if (sizeMs === undefined) return undefined;
+  const timeField = text(env, "PVFLOW_TIME_FIELD");
+  const subject = (name: string, value: string) => {
+    if (!isSubject(value, false)) bad(name, value, "a NATS subject without wildcards");
+    const readBack = subjects.find((s) => subjectsOverlap(s, value));
+    if (readBack !== undefined) bad(name, value, `a subject outside PVFLOW_SUBJECTS (split ${readBack} would read it back)`);
+    return value;
+  };
+  const lateSubject = subject("PVFLOW_LATE_SUBJECT", optional(env, "PVFLOW_LATE_SUBJECT") ?? dlqSubject);
+  const output = optional(env, "PVFLOW_OUTPUT_SUBJECT");
+  const outputSubject = output === undefined ? undefined : subject("PVFLOW_OUTPUT_SUBJECT", output);
+  if (outputSubject !== undefined && (outputSubject === lateSubject || outputSubject === dlqSubject)) {
+    bad("PVFLOW_OUTPUT_SUBJECT", outputSubject, "a subject other than PVFLOW_LATE_SUBJECT and PVFLOW_DLQ_SUBJECT");
+  }
+  return {
+    sizeMs, timeField,
+    outOfOrdernessMs: int(env, "PVFLOW_OUT_OF_ORDERNESS_MS"),
+    idleTimeoutMs: int(env, "PVFLOW_IDLE_TIMEOUT_MS"),
+    allowedLatenessMs: int(env, "PVFLOW_ALLOWED_LATENESS_MS"),
+    lateSubject, outputSubject,
+  };
 }
 
 /** The config without secrets, for `/status` and logs. */

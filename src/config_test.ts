@@ -404,3 +404,18 @@ describe("config freezing and redaction", () => {
     }
   });
 });
+
+describe("config - windows", () => {
+  test("config - windows are off unless PVFLOW_WINDOW_MS is set, and their subjects are checked", () => {
+    expect(loadConfig({}).windows).toBeUndefined();
+    expect(loadConfig({ PVFLOW_WINDOW_MS: "60000" }).windows).toEqual({
+      sizeMs: 60000, timeField: "ts", outOfOrdernessMs: 5000, idleTimeoutMs: 30000, allowedLatenessMs: 0,
+      lateSubject: "pvflow.dlq", outputSubject: undefined,
+    });
+    expect(() => loadConfig({ PVFLOW_WINDOW_MS: "0" })).toThrow(/^PVFLOW_WINDOW_MS must be an integer >= 1/);
+    expect(() => loadConfig({ PVFLOW_WINDOW_MS: "10", PVFLOW_CHECKPOINT_MODE: "at_least_once" })).toThrow(/^PVFLOW_CHECKPOINT_MODE must be exactly_once when PVFLOW_WINDOW_MS is set/);
+    expect(() => loadConfig({ PVFLOW_WINDOW_MS: "10", PVFLOW_LATE_SUBJECT: "pv.late" })).toThrow(/^PVFLOW_LATE_SUBJECT must be a subject outside PVFLOW_SUBJECTS/);
+    expect(() => loadConfig({ PVFLOW_WINDOW_MS: "10", PVFLOW_OUTPUT_SUBJECT: "out.*" })).toThrow(/^PVFLOW_OUTPUT_SUBJECT must be a NATS subject without wildcards/);
+    expect(() => loadConfig({ PVFLOW_WINDOW_MS: "10", PVFLOW_OUTPUT_SUBJECT: "pvflow.dlq" })).toThrow(/^PVFLOW_OUTPUT_SUBJECT must be a subject other than/);
+  });
+});

@@ -25,6 +25,8 @@ import { checkPositions, FatalJobError, StreamAdmin } from "./job_streams.ts";
 import { StallWatch, type StalledSplit } from "./stall_watch.ts";
 import { RestartPolicy } from "./job_restart.ts";
 import { sleep } from "./platform.ts";
+import { windowPartition } from "./operators/window_partition.ts";
+import { WindowOutbox } from "./window_outbox.ts";
 
 /** Job states, as Flink's `JobStatus` where they overlap. */
 export type JobState = "CREATED" | "RESTORING" | "RUNNING" | "RESTARTING" | "STOPPING" | "STOPPED" | "FAILED";
@@ -38,6 +40,8 @@ const METRICS_INTERVAL_MS = 500;
 /** How long a teardown waits for the final metrics of the tasks still alive. */
 const FINAL_METRICS_WAIT_MS = 200;
 const FLUSH_INTERVAL_MS = 20;
+/** How often a source recomputes and emits its watermark (windows on). */
+const WATERMARK_INTERVAL_MS = 200;
 const READY_TIMEOUT_MS = 30_000;
 /** Idle heartbeat of the sources' pull requests: a consumer's dead server is noticed in ~2 of them. */
 const HEARTBEAT_MS = 1000;
@@ -89,6 +93,8 @@ export class Job {
   readonly stalls: StallWatch;
 
   #store: CheckpointStore;
+  /** With windows on: publishes committed window results after each commit. */
+  readonly windowOutbox: WindowOutbox | undefined;
   #log: (line: string) => void;
   #nc: NatsConnection | undefined;
   #attempt: Attempt | undefined;
@@ -114,6 +120,9 @@ export class Job {
     this.#workerUrl = options.workerUrl ?? DEFAULT_WORKER_URL;
     this.#streams = new StreamAdmin(config, this.#log);
     this.#committer = options.committer ?? store;
+    if (config.windows) {
+      this.windowOutbox = new WindowOutbox({ store, stream: config.stream, subject: config.windows.outputSubject, log: this.#log });
+    }
     this.stalls = new StallWatch(Math.max(STALL_MIN_MS, STALL_INTERVALS * config.checkpointIntervalMs));
   }
 
@@ -221,6 +230,8 @@ export class Job {
       clearTimeout(timer);
       if (rec?.status === "COMPLETED") {
         this.#log(`final checkpoint ${rec.id} completed`);
+        // Its window results: published now rather than at the next start (bounded by the stop's budget).
+        if (this.windowOutbox) await Promise.race([this.windowOutbox.idle(), sleep(Math.max(0, Math.min(2000, deadline - Date.now())))]);
         // Let the sources delete their consumers and close their connections.
         const sources = this.config.sourceParallelism;
         const wait = Math.max(0, Math.min(2000, deadline - Date.now()));
@@ -287,6 +298,7 @@ export class Job {
     this.#log(`running: ${this.config.subjects.length} splits, ${this.config.sourceParallelism} sources, ` +
       `${this.config.parallelism} count subtasks, from checkpoint ${restored.checkpointId} (${restored.counts.keys.length} keys)`);
     attempt.coordinator.start();
+    this.windowOutbox?.kick(nc); // results committed before a crash and not yet published
     await attempt.failed.catch((err) => {
       if (this.#stopRequested) return;
       throw err;
@@ -323,10 +335,16 @@ export class Job {
     const since = restored.checkpointId > 0
       ? (await this.#store.getCheckpoint(restored.checkpointId).catch(() => undefined))?.triggerTime
       : undefined;
-    const found = await scanDeadLetters(nc, {
-      stream: this.config.stream, dlqSubject: this.config.dlqSubject, positions: restored.positions,
+    const scan = (dlqSubject: string) => scanDeadLetters(nc, {
+      stream: this.config.stream, dlqSubject, positions: restored.positions,
       splits: this.config.subjects, sinceMs: since,
     }).catch((err: Error) => { throw new Error(`reading the stored dead letters: ${err.message}`); });
+    const found = await scan(this.config.dlqSubject);
+    // Late events stored elsewhere: the sources treat those replayed as late again (see jetstream_source.ts).
+    const late = this.config.windows?.lateSubject;
+    if (late !== undefined && late !== this.config.dlqSubject) {
+      for (const [split, seqs] of Object.entries(await scan(late))) (found[split] ??= []).push(...seqs);
+    }
     const n = Object.values(found).reduce((a, seqs) => a + seqs.length, 0);
     if (n > 0) this.#log(`${n} dead letters of the replayed events are already stored; they are not published again`);
     return found;
@@ -421,6 +439,7 @@ export class Job {
           };
           this.committedRecords = data.record.subtasks.reduce((a, s) => a + (s.counted ?? 0), this.#restoredRecords);
           this.#attemptCompletedCheckpoint = true;
+          if (data.windows) this.windowOutbox?.kick(this.natsConnected ? this.#nc : undefined);
           return r;
         },
         notifyComplete: (id) => { for (const t of tasks) post(t, { kind: "complete", checkpointId: id }); },
@@ -434,6 +453,7 @@ export class Job {
     };
 
     const parts = partitionByKeyGroup(restored.counts, c.maxParallelism, c.parallelism);
+    const windowParts = c.windows && windowPartition(restored.windows, c.maxParallelism, c.parallelism);
     // One channel per (source, count) pair.
     const links = Array.from({ length: c.sourceParallelism }, () =>
       Array.from({ length: c.parallelism }, () => new MessageChannel()));
@@ -489,13 +509,17 @@ export class Job {
         metricsIntervalMs: METRICS_INTERVAL_MS,
         faultThrowAt: injectFault && i === 0 ? c.faultCountThrowAt : undefined,
         commitPort,
+        windows: c.windows && { sizeMs: c.windows.sizeMs, allowedLatenessMs: c.windows.allowedLatenessMs, restored: windowParts?.[i] },
       }, commitPort ? [...inputs, commitPort] : inputs);
     }
     for (let s = 0; s < c.sourceParallelism; s++) {
       const outputs = links[s].map((ch) => ch.port1);
       const splits = c.subjects
         .filter((_, i) => i % c.sourceParallelism === s)
-        .map((subject) => ({ subject, position: restored.positions[subject] ?? 0, deadLettered: deadLettered[subject] ?? [] }));
+        .map((subject) => ({
+          subject, position: restored.positions[subject] ?? 0, deadLettered: deadLettered[subject] ?? [],
+          maxEventTime: restored.maxEventTimes?.[subject], watermark: restored.watermarks?.[subject],
+        }));
       spawn("source", s, {
         role: "source",
         subtask: s,
@@ -514,6 +538,7 @@ export class Job {
         barriers: cells[s].buffer,
         consumerInactiveMs: c.consumerInactiveMs,
         heartbeatMs: HEARTBEAT_MS,
+        windows: c.windows && { ...c.windows, watermarkIntervalMs: WATERMARK_INTERVAL_MS },
       }, outputs);
     }
     return attempt;

@@ -111,6 +111,28 @@ export class JobMetrics {
     return out;
   }
 
+  /**
+   * With windows on (else undefined): the count subtasks' open windows (the most any holds),
+   * (key, window) entries (summed) and lowest watermark, and the lowest source watermark (ms; null: none yet).
+   */
+  windows(): { openWindows: number; entries: number; watermark: number | null; sourceWatermark: number | null } | undefined {
+    let seen = false;
+    let openWindows = 0, entries = 0, watermark = Infinity, sourceWatermark = Infinity;
+    for (const m of this.#current.values()) {
+      if (m.role === "count" && m.windows) {
+        seen = true;
+        openWindows = Math.max(openWindows, m.windows.open);
+        entries += m.windows.entries;
+        watermark = Math.min(watermark, m.windows.watermark);
+      } else if (m.role === "source" && m.watermark !== undefined) {
+        sourceWatermark = Math.min(sourceWatermark, m.watermark);
+      }
+    }
+    if (!seen) return undefined;
+    const finite = (n: number) => (Number.isFinite(n) ? n : null);
+    return { openWindows, entries, watermark: finite(watermark), sourceWatermark: finite(sourceWatermark) };
+  }
+
   totals(): RecordTotals {
     const t: RecordTotals = { ...this.#carried, deadLettered: { ...this.#carried.deadLettered } };
     for (const m of this.#current.values()) {

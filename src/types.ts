@@ -4,6 +4,8 @@
  * control messages between the job (main thread) and its task workers.
  */
 
+import type { WindowDelta, WindowResult } from "./operators/window_state.ts";
+
 /** A checkpoint barrier: ids strictly increase within a process. */
 export interface Barrier {
   checkpointId: number;
@@ -16,6 +18,20 @@ export interface Barrier {
 export interface RecordBatch {
   kind: "records";
   keys: string[];
+  /**
+   * With windows on only: each record's event time, or {@link LATE_RECORD} for an event the
+   * source judged late (counted in the running totals, in no window).
+   */
+  times?: number[];
+}
+
+/** The time of a late record in {@link RecordBatch.times}. */
+export const LATE_RECORD = -1;
+
+/** A watermark travelling in-band on a channel: no later record of this channel has an on-time window ending at or before it. */
+export interface WatermarkElement {
+  kind: "watermark";
+  timestamp: number;
 }
 
 /** A barrier travelling in-band on a channel. */
@@ -30,7 +46,7 @@ export interface EndOfInput {
 }
 
 /** What a channel carries, in order. */
-export type StreamElement = RecordBatch | BarrierElement | EndOfInput;
+export type StreamElement = RecordBatch | BarrierElement | WatermarkElement | EndOfInput;
 
 /** Receiver → sender on the same port: room for `n` more record batches. */
 export interface Credit {
@@ -54,6 +70,10 @@ export interface SourceAck {
   subtask: number;
   checkpointId: number;
   positions: SplitPositions;
+  /** With windows on: each split's max event time as of the barrier (its watermark survives a restore). */
+  maxEventTimes?: Record<string, number>;
+  /** With windows on: the watermark this source had emitted before the barrier. */
+  watermark?: number;
 }
 
 /**
@@ -71,12 +91,21 @@ export interface CountAck {
   alignmentMs: number;
   /** Events this subtask counted in this attempt up to the barrier (in the snapshot's counts). */
   counted?: number;
+  /** With windows on and no commit thread: the window state and results. */
+  windows?: WindowsSnapshot;
 }
 
 /** A count subtask's snapshot of checkpoint `checkpointId`, sent to the commit thread. */
 export interface StagedSnapshot extends KeyCounts {
   checkpointId: number;
   subtask: number;
+  windows?: WindowsSnapshot;
+}
+
+/** A count subtask's window-state changes and the window results its checkpoint commits. */
+export interface WindowsSnapshot {
+  delta: WindowDelta;
+  results: WindowResult[];
 }
 
 /** Either kind of acknowledgement. */
@@ -95,7 +124,13 @@ export type DeadLetterReason =
   /** The key holds U+0000: libSQL text ends there, so it would be stored (and merged) as its prefix. */
   | "key_contains_nul"
   /** The key is not well-formed UTF-16 (a lone surrogate): it has no exact UTF-8 form to store. */
-  | "key_lone_surrogate";
+  | "key_lone_surrogate"
+  /** Windows are on and the event has no time field (`PVFLOW_TIME_FIELD`). */
+  | "time_missing"
+  /** Windows are on and the time field is not a safe non-negative integer (epoch milliseconds). */
+  | "time_invalid"
+  /** Later than the watermark allows (window end + allowed lateness): counted in the totals, in no window. */
+  | "late";
 
 /** Per-split progress reported by a source subtask. */
 export interface SplitMetrics {
@@ -121,6 +156,10 @@ export interface TaskMetrics {
   deadLettered: Partial<Record<DeadLetterReason, number>>;
   splits?: Record<string, SplitMetrics>;
   keys?: number;
+  /** A count subtask with windows on: open windows, (key, window) entries, its watermark. */
+  windows?: { open: number; entries: number; watermark: number; lateHere: number };
+  /** A source subtask with windows on: its watermark. */
+  watermark?: number;
 }
 
 /** Worker → job messages. */

@@ -54,6 +54,10 @@ describe("refused configs - by the config alone: exit 2, one stderr line, nothin
       'PVFLOW_DB_URL must be file:<path> in an existing directory (/no/such/dir: ENOENT), got "file:///no/such/dir/x.db"'],
     ["a file: URL with a query the libSQL client refuses", { PVFLOW_DB_URL: "file:x.db?mode=ro" },
       'PVFLOW_DB_URL must be file:<path> without query parameters (the libSQL client accepts none for a file), got "file:x.db"'],
+    ["a late subject inside a split", { PVFLOW_SUBJECTS: "pv.>", PVFLOW_WINDOW_MS: "60000", PVFLOW_LATE_SUBJECT: "pv.late" },
+      'PVFLOW_LATE_SUBJECT must be a subject outside PVFLOW_SUBJECTS (split pv.> would read it back), got "pv.late"'],
+    ["windows with at-least-once checkpoints", { PVFLOW_WINDOW_MS: "60000", PVFLOW_CHECKPOINT_MODE: "at_least_once" },
+      'PVFLOW_CHECKPOINT_MODE must be exactly_once when PVFLOW_WINDOW_MS is set (window results need aligned checkpoints), got "at_least_once"'],
     ["the status server on 0.0.0.0 without a token", { PVFLOW_HTTP_HOST: "0.0.0.0" },
       'PVFLOW_HTTP_HOST must be a loopback address (127.0.0.1, ::1 or localhost) unless PVFLOW_ADMIN_TOKEN is set (or PVFLOW_ALLOW_UNAUTHENTICATED=true), got "0.0.0.0"'],
   ];

@@ -90,6 +90,10 @@ self.onmessage = async (e: MessageEvent<CommitRequest>) => {
           data.keys.push(s.keys[i]);
           data.counts.push(s.counts[i]);
         }
+        if (s.windows && data.windows) {
+          data.windows.deltas.push(s.windows.delta);
+          for (const r of s.windows.results) data.windows.results.push(r);
+        }
       }
       const { bytes } = await (await store).commit(data, req.streamCreated);
       reply({ id: req.id, ok: true, bytes });

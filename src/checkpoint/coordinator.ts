@@ -7,6 +7,7 @@
  * commit fails is FAILED: nothing of it is written, and the next checkpoint still carries every
  * change since the last completed one.
  */
+import type { WindowDelta, WindowResult } from "../operators/window_state.ts";
 import type { Barrier, CountAck, SourceAck, SplitPositions, TaskAck } from "../types.ts";
 
 /** The checkpoint statuses of Flink's REST API. */
@@ -51,6 +52,19 @@ export interface CheckpointData {
   positions: SplitPositions;
   keys: string[];
   counts: number[];
+  /** With windows on. */
+  windows?: CheckpointWindows;
+}
+
+/** What a checkpoint with windows on writes besides the counts. */
+export interface CheckpointWindows {
+  /** Every count subtask's window-state changes since the last completed checkpoint. */
+  deltas: WindowDelta[];
+  /** Results to commit (and publish through the outbox); some may be committed already. */
+  results: WindowResult[];
+  /** Per split: its max event time, and its source's watermark. */
+  maxEventTimes: Record<string, number>;
+  watermarks: Record<string, number>;
 }
 
 /** What the coordinator drives. */
@@ -213,7 +227,15 @@ export class CheckpointCoordinator {
     const r = p.record;
     r.syncMs = this.#now() - p.started;
     const positions: SplitPositions = {};
-    for (const a of p.sourceAcks.values()) Object.assign(positions, a.positions);
+    let windows: CheckpointWindows | undefined;
+    for (const a of p.sourceAcks.values()) {
+      Object.assign(positions, a.positions);
+      if (a.maxEventTimes) {
+        windows ??= { deltas: [], results: [], maxEventTimes: {}, watermarks: {} };
+        Object.assign(windows.maxEventTimes, a.maxEventTimes);
+        for (const s of Object.keys(a.maxEventTimes)) windows.watermarks[s] = a.watermark ?? -Infinity;
+      }
+    }
     const keys: string[] = [];
     const counts: number[] = [];
     let alignmentMs = 0;
@@ -225,6 +247,10 @@ export class CheckpointCoordinator {
         keys.push(changed.keys[i]);
         counts.push(changed.counts[i]);
       }
+      if (a.windows && windows) {
+        windows.deltas.push(a.windows.delta);
+        for (const r of a.windows.results) windows.results.push(r);
+      }
       rows += a.rows;
       alignmentMs = Math.max(alignmentMs, a.alignmentMs);
     }
@@ -232,7 +258,7 @@ export class CheckpointCoordinator {
     r.rows = rows;
     const t0 = this.#now();
     try {
-      const { bytes } = await this.#o.commit({ record: r, positions, keys, counts });
+      const { bytes } = await this.#o.commit({ record: r, positions, keys, counts, windows });
       r.bytes = bytes;
     } catch (err) {
       p.committing = false;

@@ -10,6 +10,8 @@
  * `WITHOUT ROWID` on `counts`, and the fence trigger. A later migration that makes drizzle-kit
  * rebuild `counts` (it recreates a SQLite table for some column changes) must add `WITHOUT ROWID`
  * to its `CREATE TABLE` again; a trigger on a rebuilt `checkpoints` must be created again.
+ * Migration 0001 likewise adds by hand the trigger that fills `window_outbox` from new
+ * `window_counts` rows, and the index of `window_counts` by window start.
  */
 import { sql } from "drizzle-orm";
 import { check, integer, primaryKey, real, sqliteTable, text } from "drizzle-orm/sqlite-core";
@@ -34,7 +36,42 @@ export const positions = sqliteTable("positions", {
   seq: integer("seq").notNull(),
   checkpointId: integer("checkpoint_id").notNull(),
   streamCreated: text("stream_created"),
+  /** Windows on: the split's max event time as of the checkpoint (NULL: none seen, or windows off). */
+  maxEventTime: integer("max_event_time"),
+  /** Windows on: the watermark the split's source had emitted (restored as its floor). */
+  watermark: integer("watermark"),
 }, (t) => [primaryKey({ columns: [t.stream, t.subject] })]);
+
+/** Committed window results (fired windows), one row per (key, window, revision). */
+export const windowCounts = sqliteTable("window_counts", {
+  key: text("key").notNull(),
+  windowStart: integer("window_start").notNull(),
+  windowEnd: integer("window_end").notNull(),
+  count: integer("count").notNull(),
+  revision: integer("revision").notNull(),
+  checkpointId: integer("checkpoint_id").notNull(),
+}, (t) => [primaryKey({ columns: [t.key, t.windowStart, t.revision] })]);
+
+/** Window results committed but not yet acknowledged by JetStream (published after COMMIT, deleted once stored). */
+export const windowOutbox = sqliteTable("window_outbox", {
+  key: text("key").notNull(),
+  windowStart: integer("window_start").notNull(),
+  windowEnd: integer("window_end").notNull(),
+  count: integer("count").notNull(),
+  revision: integer("revision").notNull(),
+  checkpointId: integer("checkpoint_id").notNull(),
+}, (t) => [primaryKey({ columns: [t.key, t.windowStart, t.revision] })]);
+
+/** The open windows of the latest completed checkpoint (replaced whole by each checkpoint with windows on). */
+export const windowState = sqliteTable("window_state", {
+  key: text("key").notNull(),
+  windowStart: integer("window_start").notNull(),
+  count: integer("count").notNull(),
+  /** The last revision emitted (0: none yet). */
+  revision: integer("revision").notNull(),
+  /** 1 when the window has fired. */
+  fired: integer("fired").notNull(),
+}, (t) => [primaryKey({ columns: [t.key, t.windowStart] })]);
 
 /** Facts about the database: `opened_at`, `key_field` (see `store_meta.ts`). */
 export const meta = sqliteTable("meta", {

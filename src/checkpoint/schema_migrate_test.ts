@@ -40,6 +40,13 @@ const DATA_0_1_0 = [
   "INSERT INTO meta VALUES ('opened_at', '2026-11-25T00:00:00Z')",
 ];
 
+/** 0.1.0's data, read by its own columns (later migrations add columns). */
+const OLD_DATA = [
+  "SELECT stream, subject, seq, checkpoint_id, stream_created FROM positions ORDER BY 1, 2",
+  "SELECT * FROM counts ORDER BY 1, 2",
+  "SELECT * FROM meta ORDER BY 1, 2",
+];
+
 /** The table structure as SQLite sees it (names, columns, keys, rowid, indexes, triggers), not its DDL text. */
 async function structure(db: Client) {
   const tables = (await db.execute(
@@ -130,7 +137,7 @@ for (const kind of ["file", "sqld"] as const) {
       const a = await fresh("fresh", sqld);
       await migrateSchema(a.db);
       const want = await structure(a.db);
-      expect(Object.keys(want)).toEqual(["checkpoints", "counts", "meta", "owner", "positions", "triggers"]);
+      expect(Object.keys(want)).toEqual(["checkpoints", "counts", "meta", "owner", "positions", "window_counts", "window_outbox", "window_state", "triggers"]);
       expect((want.counts as { withoutRowid: number }).withoutRowid).toBe(1);
       const journal = await rows(a.db, "SELECT hash, created_at FROM __drizzle_migrations");
       a.db.close();
@@ -139,12 +146,12 @@ for (const kind of ["file", "sqld"] as const) {
         const b = await fresh(label, sqld);
         try {
           await b.db.batch([...ddl, ...DATA_0_1_0], "write");
-          const before = await Promise.all(["positions", "counts", "meta"].map((t) => rows(b.db, `SELECT * FROM ${t} ORDER BY 1, 2`)));
+          const before = await Promise.all(OLD_DATA.map((q) => rows(b.db, q)));
           await migrateSchema(b.db);
           await migrateSchema(b.db); // idempotent
           expect(await structure(b.db)).toEqual(want);
           expect(await rows(b.db, "SELECT hash, created_at FROM __drizzle_migrations")).toEqual(journal);
-          expect(await Promise.all(["positions", "counts", "meta"].map((t) => rows(b.db, `SELECT * FROM ${t} ORDER BY 1, 2`)))).toEqual(before);
+          expect(await Promise.all(OLD_DATA.map((q) => rows(b.db, q)))).toEqual(before);
           expect(await rows(b.db, "SELECT id, epoch FROM checkpoints ORDER BY id")).toEqual([[1, null], [2, null]]);
           // the CHECK of the owner table holds either way
           await expect(b.db.execute("INSERT INTO owner VALUES (2, 1, 1, 'h', 't')")).rejects.toThrow(/CHECK constraint failed/);

@@ -17,7 +17,8 @@ import { checkpoints, CLAIM, counts as countsTable, FENCED_MESSAGE, owner as own
 import { migrateSchema } from "./schema_migrate.ts";
 import { retentionStatement } from "./retention.ts";
 import type { KeyCounts, SplitPositions } from "../types.ts";
-import type { CheckpointData } from "./coordinator.ts";
+import type { WindowSnapshot } from "../operators/window_state.ts";
+import type { CheckpointData, CheckpointWindows } from "./coordinator.ts";
 
 /** The id of the latest completed checkpoint (0: none); the hand-built restore's copy below. */
 const LATEST_ID = sql<number>`coalesce(max(${checkpoints.id}), 0)`.mapWith(Number);
@@ -70,7 +71,25 @@ export interface RestoredCheckpoint {
   counts: KeyCounts;
   /** Rows left out because their key cannot be read back exactly (NUL, from versions before `key_contains_nul`). */
   unreadable?: { keys: number; events: number };
+  /** Windows: per split, its max event time and its source's watermark (only splits that have them). */
+  maxEventTimes?: Record<string, number>;
+  watermarks?: Record<string, number>;
+  /** Windows: the open windows of every key (only when some are stored). */
+  windows?: WindowSnapshot;
 }
+
+/** A window result as committed (`GET /windows`). */
+export interface StoredWindow {
+  key: string;
+  windowStart: number;
+  windowEnd: number;
+  count: number;
+  revision: number;
+  checkpointId: number;
+}
+
+/** What {@link CheckpointStore.readWindows} reads: one key's windows (optionally in a time range), or every key's window starting at `start`. */
+export type WindowsQuery = { key: string; from?: number; to?: number } | { start: number };
 
 /** A completed checkpoint as stored. */
 export interface StoredCheckpoint {
@@ -171,17 +190,35 @@ export class CheckpointStore {
    * `bench/drizzle_upsert.ts`), time the job spends not counting.
    */
   async loadLatest(): Promise<RestoredCheckpoint> {
-    const [cp, pos, cnt, unfaithful] = await this.client.batch([
+    const [cp, pos, cnt, win, unfaithful] = await this.client.batch([
       LATEST_ID_SQL,
-      { sql: "SELECT subject, seq, stream_created FROM positions WHERE stream = ?", args: [this.#stream] },
+      { sql: "SELECT subject, seq, stream_created, max_event_time, watermark FROM positions WHERE stream = ?", args: [this.#stream] },
       `SELECT key, count FROM counts WHERE ${FAITHFUL_KEY_SQL}`,
+      "SELECT key, window_start, count, revision, fired FROM window_state",
       `SELECT count(*), coalesce(sum(count), 0) FROM counts WHERE NOT ${FAITHFUL_KEY_SQL}`,
     ], "read");
     const positions: SplitPositions = {};
     let streamCreated: string | undefined;
+    let maxEventTimes: Record<string, number> | undefined;
+    let watermarks: Record<string, number> | undefined;
     for (const r of pos.rows) {
       positions[r[0] as string] = Number(r[1]);
       streamCreated ??= (r[2] as string | null) ?? undefined;
+      if (r[3] !== null) (maxEventTimes ??= {})[r[0] as string] = Number(r[3]);
+      if (r[4] !== null) (watermarks ??= {})[r[0] as string] = Number(r[4]);
+    }
+    let windows: WindowSnapshot | undefined;
+    if (win.rows.length > 0) {
+      windows = { watermark: -Infinity, keys: [], starts: [], counts: [], revisions: [], fired: [] };
+      const fired = new Set<number>();
+      for (const r of win.rows) {
+        windows.keys.push(r[0] as string);
+        windows.starts.push(Number(r[1]));
+        windows.counts.push(Number(r[2]));
+        windows.revisions.push(Number(r[3]));
+        if (Number(r[4]) === 1) fired.add(Number(r[1]));
+      }
+      windows.fired = [...fired];
     }
     const n = cnt.rows.length;
     const counts: KeyCounts = { keys: new Array(n), counts: new Array(n) };
@@ -191,7 +228,10 @@ export class CheckpointStore {
       counts.counts[i] = Number(r[1]);
     }
     const left = { keys: Number(unfaithful.rows[0][0]), events: Number(unfaithful.rows[0][1]) };
-    return { checkpointId: Number(cp.rows[0][0]), positions, streamCreated, counts, ...(left.keys > 0 ? { unreadable: left } : {}) };
+    return {
+      checkpointId: Number(cp.rows[0][0]), positions, streamCreated, counts, maxEventTimes, watermarks, windows,
+      ...(left.keys > 0 ? { unreadable: left } : {}),
+    };
   }
 
   /** The latest checkpoint id as a drizzle query; in a `db.batch` (one deferred transaction) with the read it dates. */
@@ -206,7 +246,7 @@ export class CheckpointStore {
    * alone 48 ms; `bench/drizzle_upsert.ts`) — on the commit thread, once per checkpoint.
    */
   async commit(data: CheckpointData, streamCreated?: string): Promise<{ bytes: number }> {
-    const { record, positions, keys, counts } = data;
+    const { record, positions, keys, counts, windows } = data;
     const now = Date.now();
     const id = record.id;
     const subjects = Object.keys(positions);
@@ -215,17 +255,20 @@ export class CheckpointStore {
     if (subjects.length > 0) {
       const args: (string | number | null)[] = [];
       for (const s of subjects) {
-        args.push(this.#stream, s, positions[s], id, streamCreated ?? null);
+        args.push(this.#stream, s, positions[s], id, streamCreated ?? null,
+          finiteOrNull(windows?.maxEventTimes[s]), finiteOrNull(windows?.watermarks[s]));
         bytes += s.length + 16;
       }
       stmts.push({
-        sql: `INSERT INTO positions (stream, subject, seq, checkpoint_id, stream_created)
-              VALUES ${placeholders(subjects.length, 5)}
+        sql: `INSERT INTO positions (stream, subject, seq, checkpoint_id, stream_created, max_event_time, watermark)
+              VALUES ${placeholders(subjects.length, 7)}
               ON CONFLICT (stream, subject) DO UPDATE SET seq = excluded.seq, checkpoint_id = excluded.checkpoint_id,
-                stream_created = excluded.stream_created`,
+                stream_created = excluded.stream_created, max_event_time = excluded.max_event_time,
+                watermark = excluded.watermark`,
         args,
       });
     }
+    if (windows) bytes += windowStatements(windows, id, stmts);
     for (let start = 0; start < keys.length; start += ROWS_PER_STATEMENT) {
       const end = Math.min(keys.length, start + ROWS_PER_STATEMENT);
       const args: (string | number)[] = [];
@@ -320,9 +363,98 @@ export class CheckpointStore {
     return await this.#db.select(CHECKPOINT_FIELDS).from(checkpoints).orderBy(desc(checkpoints.id)).limit(limit);
   }
 
+  /** Committed window results in window order, then revision (at most `limit`). */
+  async readWindows(query: WindowsQuery, limit: number): Promise<StoredWindow[]> {
+    const sel = "SELECT key, window_start, window_end, count, revision, checkpoint_id FROM window_counts";
+    const rs = "key" in query
+      ? await this.client.execute({
+        sql: `${sel} WHERE key = ? AND window_start >= ? AND window_start < ? ORDER BY window_start, revision LIMIT ?`,
+        args: [query.key, query.from ?? 0, query.to ?? Number.MAX_SAFE_INTEGER, limit],
+      })
+      : await this.client.execute({ sql: `${sel} WHERE window_start = ? ORDER BY key, revision LIMIT ?`, args: [query.start, limit] });
+    return rs.rows.map((r) => ({
+      key: r[0] as string, windowStart: Number(r[1]), windowEnd: Number(r[2]), count: Number(r[3]),
+      revision: Number(r[4]), checkpointId: Number(r[5]),
+    }));
+  }
+
+  /** Results committed and not yet published (oldest first, at most `limit`). */
+  async readOutbox(limit: number): Promise<StoredWindow[]> {
+    const rs = await this.client.execute({
+      sql: "SELECT key, window_start, window_end, count, revision, checkpoint_id FROM window_outbox ORDER BY checkpoint_id, window_start LIMIT ?",
+      args: [limit],
+    });
+    return rs.rows.map((r) => ({
+      key: r[0] as string, windowStart: Number(r[1]), windowEnd: Number(r[2]), count: Number(r[3]),
+      revision: Number(r[4]), checkpointId: Number(r[5]),
+    }));
+  }
+
+  /** Forgets outbox rows once JetStream stored them. */
+  async deleteFromOutbox(rows: { key: string; windowStart: number; revision: number }[]): Promise<void> {
+    const stmts: InStatement[] = [];
+    for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+      const part = rows.slice(start, start + ROWS_PER_STATEMENT);
+      stmts.push({
+        sql: `DELETE FROM window_outbox WHERE (key, window_start, revision) IN (VALUES ${placeholders(part.length, 3)})`,
+        args: part.flatMap((r) => [r.key, r.windowStart, r.revision]),
+      });
+    }
+    if (stmts.length > 0) await this.client.batch(stmts, "write");
+  }
+
   close(): void {
     this.client.close();
   }
+}
+
+/** A finite number, or NULL for "none" (-Infinity) and for windows off. */
+function finiteOrNull(n: number | undefined): number | null {
+  return n === undefined || !Number.isFinite(n) ? null : n;
+}
+
+/**
+ * The window part of a checkpoint: the changed entries upserted and the dropped windows deleted
+ * from `window_state`, and the results inserted into `window_counts` — a result already there
+ * (carried again) is skipped, a new one enters the outbox by the trigger of migration 0001.
+ * Returns the bytes written.
+ */
+function windowStatements(w: CheckpointWindows, checkpointId: number, stmts: InStatement[]): number {
+  let bytes = 0;
+  for (const d of w.deltas) {
+    for (let start = 0; start < d.keys.length; start += ROWS_PER_STATEMENT) {
+      const end = Math.min(d.keys.length, start + ROWS_PER_STATEMENT);
+      const args: (string | number)[] = [];
+      for (let i = start; i < end; i++) {
+        args.push(d.keys[i], d.starts[i], d.counts[i], d.revisions[i], d.fired[i]);
+        bytes += d.keys[i].length + 32;
+      }
+      stmts.push({
+        sql: `INSERT INTO window_state (key, window_start, count, revision, fired) VALUES ${placeholders(end - start, 5)}
+              ON CONFLICT (key, window_start) DO UPDATE SET count = excluded.count, revision = excluded.revision, fired = excluded.fired`,
+        args,
+      });
+    }
+  }
+  const dropped = [...new Set(w.deltas.flatMap((d) => d.dropped))];
+  for (let start = 0; start < dropped.length; start += ROWS_PER_STATEMENT) {
+    const part = dropped.slice(start, start + ROWS_PER_STATEMENT);
+    stmts.push({ sql: `DELETE FROM window_state WHERE window_start IN (${part.map(() => "?").join(", ")})`, args: part });
+  }
+  for (let start = 0; start < w.results.length; start += ROWS_PER_STATEMENT) {
+    const part = w.results.slice(start, start + ROWS_PER_STATEMENT);
+    const args: (string | number)[] = [];
+    for (const r of part) {
+      args.push(r.key, r.windowStart, r.windowEnd, r.count, r.revision);
+      bytes += r.key.length + 40;
+    }
+    stmts.push({
+      sql: `INSERT INTO window_counts (key, window_start, window_end, count, revision, checkpoint_id)
+            VALUES ${placeholders(part.length, 5, String(checkpointId))} ON CONFLICT DO NOTHING`,
+      args,
+    });
+  }
+  return bytes;
 }
 
 /** `(?, ?, ...), (...)` for `rows` rows of `cols` parameters, plus optional literal columns. */

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "../config.ts";
 import { CheckpointStore } from "./store.ts";
-import { adoptKeyField } from "./store_meta.ts";
+import { adoptKeyField, adoptWindowSize } from "./store_meta.ts";
 
 let dir: string;
 beforeEach(async () => {
@@ -60,4 +60,21 @@ test("store meta - a 0.1.0 database (meta without the key field, counts present)
   c.close();
   expect(await refusal(url, "page")).toBeUndefined();
   expect(await refusal(url, "site")).toBeInstanceOf(ConfigError);
+});
+
+test("store meta - open windows of another size are refused; windows off abandons them", async () => {
+  const store = await CheckpointStore.open({ url: `file:${join(dir, "w.db")}`, stream: "PV" });
+  try {
+    expect(await adoptWindowSize(store.client, 60_000)).toBe(0);
+    await store.client.execute("INSERT INTO window_state VALUES ('a', 0, 1, 0, 0), ('b', 0, 2, 0, 0)");
+    expect(await adoptWindowSize(store.client, 60_000)).toBe(0); // same size: kept
+    const err = await adoptWindowSize(store.client, 1000).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toStartWith('PVFLOW_WINDOW_MS must be 60000, the size of the open windows in this PVFLOW_DB_URL');
+    expect(await adoptWindowSize(store.client, undefined)).toBe(2); // windows off: abandoned
+    expect(await adoptWindowSize(store.client, 1000)).toBe(0); // nothing open: any size
+    expect((await store.client.execute("SELECT value FROM meta WHERE key = 'window_ms'")).rows[0][0]).toBe("1000");
+  } finally {
+    store.close();
+  }
 });

@@ -60,7 +60,7 @@ describe("checkpoint store - file", () => {
   test("checkpoint store - schema is created on first open and reopening is idempotent", async () => {
     const s1 = await open();
     const tables = await s1.client.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
-    expect(tables.rows.map((r) => r[0])).toEqual(["__drizzle_migrations", "checkpoints", "counts", "meta", "owner", "positions"]);
+    expect(tables.rows.map((r) => r[0])).toEqual(["__drizzle_migrations", "checkpoints", "counts", "meta", "owner", "positions", "window_counts", "window_outbox", "window_state"]);
     const applied = await s1.client.execute("SELECT count(*) FROM __drizzle_migrations");
     expect(await latest(s1)).toEqual({ checkpointId: 0, positions: {}, counts: {} });
     await s1.commit(data(1, { "pv.0": 10 }, { a: 2 }));
@@ -68,7 +68,7 @@ describe("checkpoint store - file", () => {
 
     const s2 = await open();
     const again = await s2.client.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'");
-    expect(Number(again.rows[0][0])).toBe(6);
+    expect(Number(again.rows[0][0])).toBe(9);
     // reopening applied no migration twice
     expect((await s2.client.execute("SELECT count(*) FROM __drizzle_migrations")).rows[0][0]).toBe(applied.rows[0][0]);
     expect(await latest(s2)).toEqual({ checkpointId: 1, positions: { "pv.0": 10 }, counts: { a: 2 } });

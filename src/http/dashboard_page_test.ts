@@ -37,7 +37,7 @@ test("dashboard page - a CSP forbids every fetch but the status server's own", (
 
 test("dashboard page - fetches exactly the status server's JSON endpoints, by relative path", () => {
   const paths = [...html.matchAll(/getJson\(([^)]*)\)/g)].map((m) => m[1]).filter((a) => a !== "path");
-  expect(paths).toEqual(['"status"', '"status/history"', '"checkpoints"', "`counts?top=${TOP}`"]);
+  expect(paths).toEqual(["`windows?key=${key}&from=${from}&to=${to}`", '"status"', '"status/history"', '"checkpoints"', "`counts?top=${TOP}`"]);
   expect(html.match(/\bfetch\(/g)?.length).toBe(1);
 });
 

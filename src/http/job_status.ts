@@ -15,6 +15,8 @@ export type JobView = Pick<
 > & {
   /** Each split's last stream sequence; without it `streamLastSequence` is null. */
   splitLastSequences?(): Promise<Record<string, number> | undefined>;
+  /** With windows on: the outbox publisher (its count of published results). */
+  windowOutbox?: { published: number };
 };
 
 /** Where `/status` finds the latest completed checkpoint when this process has completed none yet. */
@@ -95,6 +97,7 @@ export async function jobStatus(
     },
     rates: rateHistory ? rateHistory.current() : null,
     countSubtasks: job.metrics.countSubtasks(),
+    ...(job.config.windows ? { windows: { ...job.metrics.windows(), published: job.windowOutbox?.published ?? 0 } } : {}),
     keys: job.metrics.keys,
     restarts: job.restarts,
     checkpoints: {

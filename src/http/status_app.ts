@@ -13,6 +13,7 @@ import { jobStatus, rateHistoryJson, type JobView } from "./job_status.ts";
 import { MetricsText } from "./metrics_text.ts";
 import { opsMetricsText } from "./ops_metrics.ts";
 import { mountSavepointRoute, type SavepointDeps } from "./savepoint_route.ts";
+import { mountWindowsRoute } from "./windows_route.ts";
 
 /** What the app serves from. */
 export interface StatusAppDeps {
@@ -27,6 +28,8 @@ export interface StatusAppDeps {
   rates?: { history: RateHistory; sampleIntervalMs: number };
   /** When set, `POST /savepoints` writes savepoints with it. */
   savepoints?: SavepointDeps;
+  /** With windows on: where `GET /windows` reads committed results. */
+  windows?: Pick<CheckpointStore, "readWindows">;
 }
 
 /** Largest `top` accepted by `/counts` (every answer is built on the main thread: keep it bounded). */
@@ -39,7 +42,7 @@ export const MAX_LIMIT = 10_000;
 /** Every dead-letter reason (a record, so the compiler checks it is complete): each series exists at 0. */
 const DEAD_LETTER_REASONS = Object.keys({
   too_large: 0, not_utf8: 0, not_json: 0, not_object: 0, key_missing: 0, key_not_string: 0, key_empty: 0, key_too_long: 0,
-  key_contains_nul: 0, key_lone_surrogate: 0,
+  key_contains_nul: 0, key_lone_surrogate: 0, time_missing: 0, time_invalid: 0, late: 0,
 } satisfies Record<DeadLetterReason, 0>) as DeadLetterReason[];
 
 const jsonError = (c: Context, status: 400 | 401 | 404 | 405 | 429 | 500 | 503, error: string, extra = {}) =>
@@ -123,6 +126,7 @@ export function createStatusApp(deps: StatusAppDeps): Hono {
   });
 
   if (deps.savepoints) mountSavepointRoute(app, job, deps.savepoints);
+  if (deps.windows) mountWindowsRoute(app, deps.windows);
 
   app.get("/counts", async (c) => {
     const { top, limit, after } = c.req.query();
@@ -233,5 +237,15 @@ export function metricsText(job: JobView): string {
     splits.map((s) => [{ split: s }, stalled.has(s) ? 1 : 0]));
   m.counter("pvflow_split_consumer_restarts_total", "Times a split's consumer was recreated in place (gap, reconnect, lost consumer).",
     splits.map((s) => [{ split: s }, job.metrics.consumerRestarts(s)]));
+  const w = job.metrics.windows();
+  if (w) {
+    m.gauge("pvflow_windows_open", "Open event-time windows (the most any count subtask holds).", w.openWindows)
+      .gauge("pvflow_window_entries", "(key, window) entries held by the count subtasks.", w.entries);
+    if (w.watermark !== null) m.gauge("pvflow_window_watermark_ms", "Lowest count-subtask watermark (epoch ms).", w.watermark);
+    if (w.sourceWatermark !== null) m.gauge("pvflow_source_watermark_ms", "Lowest source watermark (epoch ms).", w.sourceWatermark);
+  }
+  if (job.windowOutbox) {
+    m.counter("pvflow_window_results_published_total", "Window results stored by JetStream from the outbox (this process).", job.windowOutbox.published);
+  }
   return m.toString();
 }

@@ -2,12 +2,16 @@
  * @module
  * A count subtask inside a task worker: reads record batches from its input channels through the
  * barrier handler, counts keys, acknowledges each checkpoint with its changed keys, and grants
- * one credit per processed batch (held batches are not granted: alignment backpressures).
+ * one credit per processed batch (held batches are not granted: alignment backpressures). With
+ * windows on it also keeps the window state: its watermark is the minimum over its input channels,
+ * and each snapshot carries the whole window state and the results not yet committed.
  */
 import { BarrierHandler } from "../runtime/barrier_handler.ts";
 import { InputChannel } from "../runtime/channel.ts";
-import type { KeyCounts, StagedSnapshot, TaskControl, TaskReport } from "../types.ts";
+import { ChannelWatermarks } from "../runtime/watermark.ts";
+import type { KeyCounts, RecordBatch, StagedSnapshot, TaskControl, TaskReport, WindowsSnapshot } from "../types.ts";
 import { KeyedCounter } from "./count.ts";
+import { type WindowOptions, type WindowSnapshot, WindowState } from "./window_state.ts";
 
 /** The `init` message of a count subtask. */
 export interface CountTaskInit {
@@ -19,6 +23,8 @@ export interface CountTaskInit {
   metricsIntervalMs: number;
   /** Where snapshots go (the commit thread); without it they travel in the acknowledgement. */
   commitPort?: MessagePort;
+  /** Windows on: their sizes, and the state restored for this subtask's key groups. */
+  windows?: WindowOptions & { restored?: WindowSnapshot };
   /** Test-only: throw when this many records have been counted by this worker. */
   faultThrowAt?: number;
 }
@@ -30,30 +36,51 @@ export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void)
   counter.restore(init.restored);
   let recordsIn = 0;
   let cancelled = false;
+  let windows: WindowState | undefined;
+  let watermarks: ChannelWatermarks | undefined;
+  /** On-time records whose window was already gone here (possible only past a wholly idle source). */
+  let lateHere = 0;
+  if (init.windows) {
+    windows = new WindowState(init.windows);
+    if (init.windows.restored) windows.restore(init.windows.restored);
+    watermarks = new ChannelWatermarks(init.inputs.length);
+  }
   const reportMetrics = () =>
-    post({ kind: "metrics", role: "count", subtask, recordsIn, recordsOut: recordsIn, deadLettered: {}, keys: counter.size });
+    post({
+      kind: "metrics", role: "count", subtask, recordsIn, recordsOut: recordsIn, deadLettered: {}, keys: counter.size,
+      windows: windows && { open: windows.openWindows, entries: windows.entries, watermark: windows.watermark, lateHere },
+    });
 
   const inputs: InputChannel[] = [];
-  const handler = new BarrierHandler<string[]>(init.inputs.length, init.mode === "exactly_once" ? "aligned" : "unaligned", {
-    processRecords(channel, keys) {
+  const handler = new BarrierHandler<RecordBatch>(init.inputs.length, init.mode === "exactly_once" ? "aligned" : "unaligned", {
+    processRecords(channel, { keys, times }) {
       if (init.faultThrowAt !== undefined && recordsIn + keys.length >= init.faultThrowAt) {
         throw new Error(`injected fault: count subtask ${subtask} at record ${init.faultThrowAt}`);
       }
       counter.add(keys);
       recordsIn += keys.length;
+      if (windows && times) {
+        for (let i = 0; i < keys.length; i++) if (times[i] >= 0 && !windows.add(keys[i], times[i])) lateHere++;
+        windows.flushUpdates();
+      }
       inputs[channel].grant();
+    },
+    processWatermark(channel, timestamp) {
+      const w = watermarks?.update(channel, timestamp);
+      if (w !== undefined) windows!.advanceWatermark(w);
     },
     snapshot(barrier, alignmentMs) {
       const { checkpointId } = barrier;
       const changed = counter.snapshot(checkpointId);
-      const rows = changed.keys.length;
+      const w: WindowsSnapshot | undefined = windows?.snapshot(checkpointId);
+      const rows = changed.keys.length + (w ? w.results.length : 0);
       reportMetrics(); // before the ack, like the sources: records.counted never trails records.committed
       if (init.commitPort) {
         // Staged before the ack: the commit thread has it by the time the commit is requested.
-        init.commitPort.postMessage({ ...changed, checkpointId, subtask } satisfies StagedSnapshot);
+        init.commitPort.postMessage({ ...changed, checkpointId, subtask, windows: w } satisfies StagedSnapshot);
         post({ kind: "ack", role: "count", subtask, checkpointId, rows, alignmentMs, counted: recordsIn });
       } else {
-        post({ kind: "ack", role: "count", subtask, checkpointId, rows, changed, alignmentMs, counted: recordsIn });
+        post({ kind: "ack", role: "count", subtask, checkpointId, rows, changed, alignmentMs, counted: recordsIn, windows: w });
       }
     },
     abort(checkpointId, reason) {
@@ -67,8 +94,9 @@ export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void)
   init.inputs.forEach((port, c) => {
     inputs.push(new InputChannel(port, (el) => {
       if (cancelled) return;
-      if (el.kind === "records") handler.onRecords(c, el.keys);
+      if (el.kind === "records") handler.onRecords(c, el);
       else if (el.kind === "barrier") handler.onBarrier(c, el.barrier);
+      else if (el.kind === "watermark") handler.onWatermark(c, el.timestamp);
       else handler.onEndOfInput(c);
     }));
   });
@@ -76,7 +104,10 @@ export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void)
   post({ kind: "ready", role: "count", subtask });
 
   return (control) => {
-    if (control.kind === "complete") counter.notifyCheckpointComplete(control.checkpointId);
+    if (control.kind === "complete") {
+      counter.notifyCheckpointComplete(control.checkpointId);
+      windows?.notifyCheckpointComplete(control.checkpointId);
+    }
     else if (control.kind === "abort") {
       handler.abortCheckpoint(control.checkpointId);
       counter.notifyCheckpointAborted(control.checkpointId); // its keys go back to "changed"

@@ -13,7 +13,8 @@
  *
  * In both modes a barrier newer than the one being aligned aborts the older checkpoint, barriers
  * of finished (completed or aborted) checkpoints are ignored, and end of input closes a channel:
- * a closed channel no longer has to deliver barriers.
+ * a closed channel no longer has to deliver barriers. Watermarks are held and replayed in order
+ * with the records around them (an aligned channel's watermark waits with its records).
  */
 import type { Barrier } from "../types.ts";
 
@@ -21,6 +22,8 @@ import type { Barrier } from "../types.ts";
 export interface BarrierHandlerOutput<R> {
   /** Process these records of `channel` now. */
   processRecords(channel: number, records: R): void;
+  /** A watermark of `channel`, in order with its records (only subtasks with windows get them). */
+  processWatermark?(channel: number, timestamp: number): void;
   /** Take the snapshot for `barrier`; `alignmentMs` is the time from its first to last arrival. */
   snapshot(barrier: Barrier, alignmentMs: number): void;
   /** Checkpoint `checkpointId` is abandoned here because a newer barrier overtook it. */
@@ -32,7 +35,11 @@ export interface BarrierHandlerOutput<R> {
 /** `aligned` gives exactly-once; `unaligned` gives at-least-once. */
 export type AlignmentMode = "aligned" | "unaligned";
 
-type Held<R> = { kind: "records"; records: R } | { kind: "barrier"; barrier: Barrier } | { kind: "end" };
+type Held<R> =
+  | { kind: "records"; records: R }
+  | { kind: "barrier"; barrier: Barrier }
+  | { kind: "watermark"; timestamp: number }
+  | { kind: "end" };
 
 /** Tracks the barriers of N input channels; see the module doc. */
 export class BarrierHandler<R> {
@@ -90,6 +97,11 @@ export class BarrierHandler<R> {
     this.#offer(channel, { kind: "barrier", barrier });
   }
 
+  /** A watermark arrived on `channel`. */
+  onWatermark(channel: number, timestamp: number): void {
+    this.#offer(channel, { kind: "watermark", timestamp });
+  }
+
   /** `channel` ended. */
   onEndOfInput(channel: number): void {
     this.#offer(channel, { kind: "end" });
@@ -130,6 +142,9 @@ export class BarrierHandler<R> {
         return;
       case "barrier":
         this.#onBarrier(channel, el.barrier);
+        return;
+      case "watermark":
+        this.#out.processWatermark?.(channel, el.timestamp);
         return;
       case "end":
         this.#closed[channel] = true;

@@ -854,3 +854,43 @@ describe("barrier handler - randomised", () => {
     });
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// Watermarks: held and replayed in order with the records around them
+
+describe("barrier handler - watermarks", () => {
+  /** A handler logging records, watermarks and snapshots in one sequence. */
+  function withWatermarks(mode: AlignmentMode) {
+    const log: string[] = [];
+    const h = new BarrierHandler<string[]>(2, mode, {
+      processRecords: (c, r) => log.push(`r${c}:${r.join(",")}`),
+      processWatermark: (c, t) => log.push(`w${c}:${t}`),
+      snapshot: (barrier) => log.push(`s${barrier.checkpointId}`),
+      abort: (id) => log.push(`a${id}`),
+      endOfInput: () => log.push("end"),
+    });
+    return { h, log };
+  }
+
+  test("barrier handler - aligned: a watermark after the barrier waits, in order, until alignment", () => {
+    const { h, log } = withWatermarks("aligned");
+    h.onWatermark(0, 5);
+    h.onBarrier(0, b(1));
+    h.onRecords(0, ["x"]);
+    h.onWatermark(0, 10); // held behind x
+    h.onWatermark(1, 7); // channel 1 not blocked
+    expect(log).toEqual(["w0:5", "w1:7"]);
+    h.onBarrier(1, b(1));
+    expect(log).toEqual(["w0:5", "w1:7", "s1", "r0:x", "w0:10"]);
+  });
+
+  test("barrier handler - unaligned: watermarks are never held", () => {
+    const { h, log } = withWatermarks("unaligned");
+    h.onBarrier(0, b(1));
+    h.onWatermark(0, 10);
+    h.onEndOfInput(0);
+    h.onWatermark(1, 3);
+    h.onEndOfInput(1);
+    expect(log).toEqual(["w0:10", "w1:3", "s1", "end"]);
+  });
+});

@@ -49,14 +49,14 @@ export class OutputChannel {
    * Sends a record batch and spends one credit. Callers check {@link writable} first; a batch
    * sent without credit (only to flush before a barrier) is paid back by the next grant.
    */
-  sendRecords(keys: string[]): void {
+  sendRecords(keys: string[], times?: number[]): void {
     if (this.#ended) return; // nothing may follow end of input
     this.#credits--;
     this.batchesSent++;
-    this.#post({ kind: "records", keys });
+    this.#post(times === undefined ? { kind: "records", keys } : { kind: "records", keys, times });
   }
 
-  /** Sends any non-record element (barrier, end of input); never waits for credit. */
+  /** Sends any non-record element (barrier, watermark, end of input); never waits for credit. */
   send(element: Exclude<StreamElement, { kind: "records" }>): void {
     if (this.#ended) return;
     this.#post(element);

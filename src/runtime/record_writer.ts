@@ -3,7 +3,8 @@
  * The source side of a subtask's output (Flink's `RecordWriter`): collects records per target
  * channel into batches of `batchSize`, sends a batch when it is full and its channel has credit,
  * and tells the caller to pause reading while a full batch waits for credit (backpressure).
- * A barrier first flushes every partial batch, so records before it always precede it.
+ * A barrier or a watermark first flushes every partial batch, so records before it always precede
+ * it. With windows on, records carry their event times (`emitTimed`); without, none is kept.
  */
 import type { Barrier } from "../types.ts";
 import type { OutputChannel } from "./channel.ts";
@@ -13,11 +14,14 @@ export class RecordWriter {
   #channels: OutputChannel[];
   #batchSize: number;
   #pending: string[][];
+  /** Event times parallel to `#pending` (windows on), else undefined. */
+  #times: number[][] | undefined;
 
-  constructor(channels: OutputChannel[], batchSize: number) {
+  constructor(channels: OutputChannel[], batchSize: number, timed = false) {
     this.#channels = channels;
     this.#batchSize = batchSize;
     this.#pending = channels.map(() => []);
+    if (timed) this.#times = channels.map(() => []);
   }
 
   /** Records waiting in partial or stalled batches, over all channels. */
@@ -32,6 +36,22 @@ export class RecordWriter {
     const batch = this.#pending[target];
     batch.push(key);
     if (batch.length >= this.#batchSize && this.#channels[target].writable) this.#send(target);
+  }
+
+  /** Adds one record with its event time (a writer built `timed`). */
+  emitTimed(target: number, key: string, ts: number): void {
+    const batch = this.#pending[target];
+    batch.push(key);
+    this.#times![target].push(ts);
+    if (batch.length >= this.#batchSize && this.#channels[target].writable) this.#send(target);
+  }
+
+  /** Flushes everything, credit or not, then sends watermark `timestamp` on every channel. */
+  broadcastWatermark(timestamp: number): void {
+    for (let c = 0; c < this.#channels.length; c++) {
+      if (this.#pending[c].length > 0) this.#send(c);
+      this.#channels[c].send({ kind: "watermark", timestamp });
+    }
   }
 
   /** True while some full batch waits for credit: the caller should `await whenWritable()`. */
@@ -75,6 +95,7 @@ export class RecordWriter {
   broadcastEnd(): void {
     for (let c = 0; c < this.#channels.length; c++) {
       this.#pending[c] = [];
+      if (this.#times) this.#times[c] = [];
       this.#channels[c].send({ kind: "end" });
     }
   }
@@ -82,6 +103,12 @@ export class RecordWriter {
   #send(c: number): void {
     const batch = this.#pending[c];
     this.#pending[c] = [];
-    this.#channels[c].sendRecords(batch);
+    if (this.#times === undefined) {
+      this.#channels[c].sendRecords(batch);
+      return;
+    }
+    const times = this.#times[c];
+    this.#times[c] = [];
+    this.#channels[c].sendRecords(batch, times);
   }
 }

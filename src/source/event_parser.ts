@@ -2,7 +2,8 @@
  * @module
  * Turns one event payload into its key, or into the reason it is dead-lettered. Each payload is
  * decoded and parsed exactly once; a key is accepted only if the checkpoint store can hold it
- * exactly (no NUL, well-formed UTF-16, at most 1 KiB of UTF-8).
+ * exactly (no NUL, well-formed UTF-16, at most 1 KiB of UTF-8). With windows on, the event time
+ * (a numeric epoch-milliseconds field) is read from the same parse.
  */
 import type { DeadLetterReason } from "../types.ts";
 
@@ -13,10 +14,15 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
 const encoder = new TextEncoder();
 
 /** A key, or why there is none. */
-export type ParseResult = { key: string; reason?: undefined } | { key?: undefined; reason: DeadLetterReason };
+export type ParseResult =
+  | { key: string; ts?: number; reason?: undefined }
+  | { key?: undefined; ts?: undefined; reason: DeadLetterReason };
 
-/** Extracts the string field `keyField` from a JSON object payload. */
-export function parseEvent(data: Uint8Array, keyField: string, maxEventBytes: number): ParseResult {
+/**
+ * Extracts the string field `keyField` from a JSON object payload, and, when `timeField` is given
+ * (windows on), its event time as `ts`. Without `timeField` nothing about time is looked at.
+ */
+export function parseEvent(data: Uint8Array, keyField: string, maxEventBytes: number, timeField?: string): ParseResult {
   if (data.length > maxEventBytes) return { reason: "too_large" };
   let text: string;
   try {
@@ -42,5 +48,17 @@ export function parseEvent(data: Uint8Array, keyField: string, maxEventBytes: nu
   // of the key only (and a flag test for one-byte strings).
   if (key.indexOf("\u0000") !== -1) return { reason: "key_contains_nul" };
   if (!key.isWellFormed()) return { reason: "key_lone_surrogate" };
-  return { key };
+  if (timeField === undefined) return { key };
+  if (!Object.hasOwn(event, timeField)) return { reason: "time_missing" };
+  const ts = (event as Record<string, unknown>)[timeField];
+  if (!isEventTime(ts)) return { reason: "time_invalid" };
+  return { key, ts };
+}
+
+/**
+ * Whether `ts` is a valid event time: epoch milliseconds as a safe non-negative integer (a
+ * fraction, a string, a negative or unsafe number would make window boundaries ambiguous).
+ */
+export function isEventTime(ts: unknown): ts is number {
+  return typeof ts === "number" && Number.isSafeInteger(ts) && ts >= 0;
 }

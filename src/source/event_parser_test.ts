@@ -56,3 +56,38 @@ describe("event parser", () => {
     );
   });
 });
+
+describe("event parser - event time", () => {
+  test("event parser - with a time field, the time comes back or the event gets its reason", () => {
+    const p = (event: unknown) => parseEvent(payload(event), "site", 65536, "ts");
+    expect(p({ site: "a", ts: 1700000000000 })).toEqual({ key: "a", ts: 1700000000000 });
+    expect(p({ site: "a", ts: 0 })).toEqual({ key: "a", ts: 0 });
+    expect(p({ site: "a" })).toEqual({ reason: "time_missing" });
+    expect(p({ site: "a", ts: "1700000000000" })).toEqual({ reason: "time_invalid" });
+    expect(p({ site: "a", ts: 1.5 })).toEqual({ reason: "time_invalid" });
+    expect(p({ site: "a", ts: -1 })).toEqual({ reason: "time_invalid" });
+    expect(p({ site: "a", ts: null })).toEqual({ reason: "time_invalid" });
+    expect(p({ site: "a", ts: 2 ** 53 })).toEqual({ reason: "time_invalid" });
+    expect(parseEvent(enc.encode('{"site":"a","ts":1e400}'), "site", 100, "ts")).toEqual({ reason: "time_invalid" });
+    // a key problem is reported first, and a time field on the prototype is not a field
+    expect(p({ site: "", ts: 1 })).toEqual({ reason: "key_empty" });
+    expect(parseEvent(enc.encode('{"site":"a"}'), "site", 100, "toString")).toEqual({ reason: "time_missing" });
+    // without a time field, the time is not looked at
+    expect(parse({ site: "a", ts: "nope" })).toEqual({ key: "a" });
+  });
+
+  test("event parser - property: any safe non-negative integer time comes back exactly, anything else is time_invalid", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }), fc.double(), fc.string(), fc.boolean()), (ts) => {
+        const r = parseEvent(payload({ site: "k", ts }), "site", 65536, "ts");
+        const valid = typeof ts === "number" && Number.isSafeInteger(ts) && ts >= 0;
+        // JSON turns NaN/Infinity into null and -0 into 0
+        const sent = JSON.parse(JSON.stringify({ ts })).ts;
+        if (valid) expect(r).toEqual({ key: "k", ts: sent });
+        else if (typeof sent === "number" && Number.isSafeInteger(sent) && sent >= 0) expect(r).toEqual({ key: "k", ts: sent });
+        else expect(r).toEqual({ reason: "time_invalid" });
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});

@@ -7,6 +7,13 @@
  * batched onto that subtask's channel. On `trigger(n)` — which runs between two events, never inside one — it
  * records every split's position, flushes, emits barrier n on every channel and acknowledges n
  * with the positions. Correctness never depends on JetStream acks.
+ *
+ * With windows on, each event's time is parsed too, and the source keeps its splits' watermarks:
+ * every watermark interval it emits a new one on every channel. Lateness is judged HERE, against
+ * the watermark this source has emitted: the count subtasks' watermark is a minimum that includes
+ * it, so a window an on-time event belongs to is still open there; and the source holds the
+ * payload, so a late event is published like a dead letter (stored once, `Nats-Msg-Id`), and on a
+ * replay an event already stored as late is late again (see `lateStored`), whatever the timing.
  */
 import { headers } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
@@ -15,7 +22,9 @@ import { BarrierCell } from "../runtime/barrier_cell.ts";
 import { OutputChannel } from "../runtime/channel.ts";
 import { subtaskOfKey } from "../runtime/key_group.ts";
 import { RecordWriter } from "../runtime/record_writer.ts";
-import type { DeadLetterReason, SplitMetrics, SplitPositions, TaskControl, TaskReport } from "../types.ts";
+import { isLate } from "../operators/window_state.ts";
+import { SplitWatermarks } from "../runtime/watermark.ts";
+import { LATE_RECORD, type DeadLetterReason, type SplitMetrics, type SplitPositions, type TaskControl, type TaskReport } from "../types.ts";
 import { parseEvent } from "./event_parser.ts";
 import { SplitReader, SplitReaderFatal, type SplitState } from "./split_reader.ts";
 
@@ -29,7 +38,13 @@ export interface SourceTaskInit {
    * Each split with the stream sequence of the last event already counted, and the sequences
    * after it whose dead letters are already stored (found by `scanDeadLetters`): not published again.
    */
-  splits: { subject: string; position: number; deadLettered: number[] }[];
+  splits: {
+    subject: string; position: number; deadLettered: number[];
+    /** Windows on: the split's max event time and its source's watermark as of the checkpoint (-Infinity: none). */
+    maxEventTime?: number; watermark?: number;
+  }[];
+  /** Windows on: how event time is read and watermarks are made. */
+  windows?: SourceWindows;
   outputs: MessagePort[];
   credits: number;
   batchSize: number;
@@ -48,6 +63,18 @@ export interface SourceTaskInit {
   heartbeatMs: number;
 }
 
+/** What a source needs to know of the windows. */
+export interface SourceWindows {
+  timeField: string;
+  sizeMs: number;
+  allowedLatenessMs: number;
+  outOfOrdernessMs: number;
+  idleTimeoutMs: number;
+  lateSubject: string;
+  /** How often the watermark is recomputed and, if it moved, emitted. */
+  watermarkIntervalMs: number;
+}
+
 /** Events the pull consumer may buffer per split. */
 const PULL_BATCH = 4096;
 /** How often idle splits of a stream with retention limits catch up with its end (two JetStream API calls each). */
@@ -61,7 +88,8 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const channels = init.outputs.map((p) => new OutputChannel(p, init.credits));
-  const writer = new RecordWriter(channels, init.batchSize);
+  const win = init.windows;
+  const writer = new RecordWriter(channels, init.batchSize, win !== undefined);
   const splits: SplitState[] = init.splits.map((s) => ({
     subject: s.subject, position: s.position, delivered: s.position, pending: 0, consumerRestarts: 0,
   }));
@@ -80,7 +108,10 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
         delivered: s.delivered, position: s.position, pending: s.pending, consumerRestarts: s.consumerRestarts, waiting: s.waiting,
       };
     }
-    post({ kind: "metrics", role: "source", subtask, recordsIn, recordsOut, deadLettered: { ...deadLettered }, splits: perSplit });
+    post({
+      kind: "metrics", role: "source", subtask, recordsIn, recordsOut, deadLettered: { ...deadLettered }, splits: perSplit,
+      watermark: watermarks?.current,
+    });
   };
 
   const fail = (err: unknown) => {
@@ -96,7 +127,10 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   const dlqStored = await jsm.streams.find(init.dlqSubject).then(() => true, () => false);
   const dlqInFlight = new Set<Promise<unknown>>();
   let dlqFailed = false;
-  const deadLetter = (split: SplitState, m: JsMsg, reason: DeadLetterReason) => {
+  const lateStored = win && win.lateSubject !== init.dlqSubject
+    ? await jsm.streams.find(win.lateSubject).then(() => true, () => false)
+    : dlqStored;
+  const deadLetter = (split: SplitState, m: JsMsg, reason: DeadLetterReason, subject = init.dlqSubject, stored = dlqStored) => {
     // Stored before the failure that replays it: `Nats-Msg-Id` would catch it only within the
     // DLQ stream's duplicate window, this whatever the time passed.
     if (alreadyStored.get(split.subject)?.has(m.seq)) return;
@@ -107,8 +141,8 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     h.set("Pvflow-Subject", m.subject);
     h.set("Pvflow-Stream-Seq", String(m.seq));
     const msgID = `${stream}:${m.seq}`;
-    if (dlqStored) {
-      const p = js.publish(init.dlqSubject, m.data, { headers: h, msgID }).then(
+    if (stored) {
+      const p = js.publish(subject, m.data, { headers: h, msgID }).then(
         () => { dlqInFlight.delete(p); },
         (err) => {
           dlqFailed = true; // never acknowledge a checkpoint past a lost dead letter
@@ -118,7 +152,7 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
       dlqInFlight.add(p);
     } else {
       h.set("Nats-Msg-Id", msgID);
-      nc.publish(init.dlqSubject, m.data, { headers: h });
+      nc.publish(subject, m.data, { headers: h });
     }
     deadLettered[reason] = (deadLettered[reason] ?? 0) + 1;
   };
@@ -136,13 +170,55 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     // Reported with every barrier, before the ack: once a checkpoint completes, records.in is
     // never behind what it committed (the periodic report alone can trail it).
     reportMetrics();
+    let maxEventTimes: Record<string, number> | undefined;
+    let watermark: number | undefined;
+    if (watermarks) {
+      const max = watermarks.maxTimes();
+      maxEventTimes = {};
+      splits.forEach((s, i) => { maxEventTimes![s.subject] = max[i]; });
+      watermark = watermarks.current;
+    }
     writer.broadcastBarrier(barrier);
     const ack = () => {
-      if (!dlqFailed) post({ kind: "ack", role: "source", subtask, checkpointId: barrier.checkpointId, positions });
+      if (!dlqFailed) {
+        post({ kind: "ack", role: "source", subtask, checkpointId: barrier.checkpointId, positions, maxEventTimes, watermark });
+      }
     };
     if (dlqInFlight.size === 0) ack();
     else Promise.all(dlqInFlight).then(ack);
     if (barrier.final) stop().catch(fail);
+  };
+
+  // Windows: per-split watermarks on a coarse clock (ticked with the watermark interval; idleness
+  // is measured in such ticks, so no clock is read per event).
+  const splitIndex = new Map(splits.map((s, i) => [s, i]));
+  let clock = performance.now();
+  let watermarks: SplitWatermarks | undefined;
+  let watermarkTimer: ReturnType<typeof setInterval> | undefined;
+  if (win) {
+    const floor = Math.min(...init.splits.map((s) => s.watermark ?? -Infinity));
+    watermarks = new SplitWatermarks(init.splits.map((s) => s.maxEventTime ?? -Infinity), win.outOfOrdernessMs, win.idleTimeoutMs, clock, floor);
+    const tick = () => {
+      clock = performance.now();
+      if (stopped) return;
+      watermarks!.advance(clock);
+      // every tick, moved or not: a restored watermark reaches the count subtasks before any record
+      if (watermarks!.current > -Infinity) writer.broadcastWatermark(watermarks!.current);
+    };
+    tick();
+    watermarkTimer = setInterval(tick, win.watermarkIntervalMs);
+  }
+  const emitTimed = (split: SplitState, m: JsMsg, key: string, ts: number) => {
+    const wms = watermarks!;
+    wms.observe(splitIndex.get(split)!, ts, clock);
+    const target = subtaskOfKey(key, maxParallelism, parallelism);
+    // already stored as late by an earlier attempt: late again (and not published twice)
+    if (isLate(ts, wms.current, win!.sizeMs, win!.allowedLatenessMs) || alreadyStored.get(split.subject)?.has(m.seq)) {
+      deadLetter(split, m, "late", win!.lateSubject, lateStored);
+      writer.emitTimed(target, key, LATE_RECORD);
+    } else {
+      writer.emitTimed(target, key, ts);
+    }
   };
 
   // One event of a split, in stream order (the reader has checked that none is missing before it).
@@ -153,9 +229,10 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     split.delivered = seq;
     split.pending = pending;
     if (seq <= split.position) return; // never emit an event twice, whatever the server sends
-    const r = parseEvent(m.data, keyField, maxEventBytes);
+    const r = parseEvent(m.data, keyField, maxEventBytes, win?.timeField);
     if (r.key !== undefined) {
-      writer.emit(subtaskOfKey(r.key, maxParallelism, parallelism), r.key);
+      if (r.ts === undefined) writer.emit(subtaskOfKey(r.key, maxParallelism, parallelism), r.key);
+      else emitTimed(split, m, r.key, r.ts);
       recordsOut++;
     } else {
       deadLetter(split, m, r.reason);
@@ -193,6 +270,7 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     clearInterval(flushTimer);
     clearInterval(metricsTimer);
     clearInterval(catchUpTimer);
+    clearInterval(watermarkTimer);
     writer.broadcastEnd();
     reportMetrics();
     await Promise.all(readers.map((r) => r.stop()));
