@@ -42,25 +42,23 @@ export const positions = sqliteTable("positions", {
   watermark: integer("watermark"),
 }, (t) => [primaryKey({ columns: [t.stream, t.subject] })]);
 
-/** Committed window results (fired windows), one row per (key, window, revision). */
-export const windowCounts = sqliteTable("window_counts", {
+/** A window result's columns: the results table and its outbox hold the same rows. */
+const windowResult = () => ({
   key: text("key").notNull(),
   windowStart: integer("window_start").notNull(),
   windowEnd: integer("window_end").notNull(),
   count: integer("count").notNull(),
   revision: integer("revision").notNull(),
   checkpointId: integer("checkpoint_id").notNull(),
-}, (t) => [primaryKey({ columns: [t.key, t.windowStart, t.revision] })]);
+});
+
+/** Committed window results (fired windows), one row per (key, window, revision). */
+export const windowCounts = sqliteTable("window_counts", windowResult(),
+  (t) => [primaryKey({ columns: [t.key, t.windowStart, t.revision] })]);
 
 /** Window results committed but not yet acknowledged by JetStream (published after COMMIT, deleted once stored). */
-export const windowOutbox = sqliteTable("window_outbox", {
-  key: text("key").notNull(),
-  windowStart: integer("window_start").notNull(),
-  windowEnd: integer("window_end").notNull(),
-  count: integer("count").notNull(),
-  revision: integer("revision").notNull(),
-  checkpointId: integer("checkpoint_id").notNull(),
-}, (t) => [primaryKey({ columns: [t.key, t.windowStart, t.revision] })]);
+export const windowOutbox = sqliteTable("window_outbox", windowResult(),
+  (t) => [primaryKey({ columns: [t.key, t.windowStart, t.revision] })]);
 
 /** The open windows of the latest completed checkpoint (replaced whole by each checkpoint with windows on). */
 export const windowState = sqliteTable("window_state", {
