@@ -4,6 +4,7 @@
  * captured, helpers for the HTTP endpoints, and SIGTERM / SIGKILL.
  */
 import type { Subprocess } from "bun";
+import { sleep } from "../../src/platform.ts";
 
 /** Options for {@link PvflowProcess.start}. */
 export interface PvflowOptions {
@@ -104,7 +105,7 @@ export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs
   for (;;) {
     if (await check()) return;
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms: ${message()}`);
-    await Bun.sleep(50);
+    await sleep(50); // runtime-neutral: unit tests use waitFor under Deno too
   }
 }
 
