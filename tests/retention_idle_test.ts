@@ -49,11 +49,16 @@ test("retention idle - a quiet split of a stream with max_msgs resumes after the
     await using pv = await PvflowProcess.start({ binary, cwd: dir, env });
     await waitFor(async () => total((await pv.json("/counts")).body.counts) === 200, 20_000, () => pv.log);
     expect((await splitStatus(pv, "pv.3")).committedPosition).toBe(100);
-    // Only pv.0 now: the limits remove everything before sequence 5200 - 2000 + 1, pv.3's events included.
-    await publish(js, "pv.0", "busy", 5_000, expected);
+    // Only pv.0 now: the limits remove everything before sequence 5200 - 2000 + 1, pv.3's events
+    // included. In steps that pvflow reads before the limits reach them (events removed unread while
+    // pvflow runs behind are a different matter: see the notes).
+    for (let counted = 200; counted < 5_200;) {
+      await publish(js, "pv.0", "busy", 500, expected);
+      counted += 500;
+      await waitFor(async () => total((await pv.json("/counts")).body.counts) === counted, 30_000, () => pv.log);
+    }
     const first = (await jsm.streams.info("PV")).state.first_seq;
     expect(first).toBeGreaterThan(101); // pv.3's position + 1 is gone from the stream
-    await waitFor(async () => total((await pv.json("/counts")).body.counts) === 5_200, 30_000, () => pv.log);
     // The quiet split's committed position caught up with the stream's end (none of its events in between).
     await waitFor(async () => (await splitStatus(pv, "pv.3")).committedPosition >= 5_200, 20_000, () => pv.log);
     expect(await pv.kill("SIGTERM")).toBe(0);
