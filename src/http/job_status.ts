@@ -54,7 +54,7 @@ export async function jobStatus(
   const [lastSeqs, info] = await Promise.all([job.splitLastSequences?.(), job.streamInfo()]);
   const totals = job.metrics.totals();
   const history = job.checkpointHistory;
-  const latest = job.latestCompleted ?? (store && (await storedLatest(store)));
+  const latest = await latestCompletedCheckpoint(job, store);
   const inProgress = job.coordinator?.inProgress ?? history.find((r) => r.status === "IN_PROGRESS");
   const failure = history.find((r) => r.status === "FAILED");
   const stalled = job.stalledSplits();
@@ -135,8 +135,18 @@ function consecutiveFailed(history: readonly { status: string }[]): number {
 /** How long `/status` waits for the store when this process has completed no checkpoint yet. */
 const STORE_READ_TIMEOUT_MS = 1000;
 
+/**
+ * The latest completed checkpoint: this process's, else the store's (before this process has
+ * completed one). For `/status` and `/metrics` alike.
+ */
+export async function latestCompletedCheckpoint(
+  job: JobView, store?: StoredCheckpoints,
+): Promise<JobView["latestCompleted"] | StoredCheckpoint | undefined> {
+  return job.latestCompleted ?? (store && (await storedLatest(store)));
+}
+
 /** The store's latest completed checkpoint; none while the store fails or hangs (`/status` still answers). */
-export function storedLatest(store: StoredCheckpoints): Promise<StoredCheckpoint | undefined> {
+function storedLatest(store: StoredCheckpoints): Promise<StoredCheckpoint | undefined> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(undefined), STORE_READ_TIMEOUT_MS);
     store.listCheckpoints(1).then((r) => r[0], () => undefined).then((r) => {

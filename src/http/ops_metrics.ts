@@ -4,7 +4,7 @@
  * completed, how far each split's committed position is behind its stream, the process's memory
  * and CPU (the standard `process_*` names), and the build.
  */
-import { type JobView, type StoredCheckpoints, storedLatest } from "./job_status.ts";
+import { type JobView, latestCompletedCheckpoint, type StoredCheckpoints } from "./job_status.ts";
 import { MetricsText } from "./metrics_text.ts";
 import { runtime, runtimeVersion } from "../platform.ts";
 
@@ -18,9 +18,9 @@ export interface OpsMetricsDeps {
 
 /** Epoch ms at which the latest completed checkpoint completed, or undefined when there is none. */
 export async function lastCompletedAt(job: JobView, store?: StoredCheckpoints): Promise<number | undefined> {
-  const r = job.latestCompleted;
-  if (r) return r.triggerTime + (r.durationMs ?? 0);
-  return store ? (await storedLatest(store))?.completedTime : undefined;
+  const r = await latestCompletedCheckpoint(job, store);
+  if (!r) return undefined;
+  return "completedTime" in r ? r.completedTime : r.triggerTime + (r.durationMs ?? 0);
 }
 
 /**
