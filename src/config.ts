@@ -5,7 +5,7 @@
  * message is the one line that `mod.ts` prints before exiting with code 2.
  */
 import { accessSync, constants, statSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import { fileDbProblem, natsServerProblem, redactUrl } from "./config_urls.ts";
 import { configVar, type VarSpec } from "./config_vars.ts";
 import { isSubject, subjectsOverlap } from "./subjects.ts";
@@ -99,10 +99,22 @@ export interface Config {
   consumerInactiveMs: number;
   /** Log lines as text or as one JSON object per line. @default "text" */
   logFormat: LogFormat;
+  /** Cluster mode (`PVFLOW_CLUSTER`); undefined: one instance owns every split (the default). */
+  cluster?: ClusterConfig;
   /** Test-only fault injection: a count subtask throws at its N-th record. */
   faultCountThrowAt?: number;
   /** Test-only: how many job attempts inject that fault. @default 1 */
   faultAttempts: number;
+}
+
+/** Several instances sharing one stream's splits (see `src/cluster/`). */
+export interface ClusterConfig {
+  /** The cluster's name: its lease bucket is `pvflow_<name>`. */
+  name: string;
+  /** This instance's name in the cluster. @default "<host>-<pid>" */
+  instanceId: string;
+  /** Lease and heartbeat lifetime; renewed every third of it. @default 6000 */
+  leaseTtlMs: number;
 }
 
 /** A bad environment value; `message` is the single line printed at startup. */
@@ -265,6 +277,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (windows && oneOf<CheckpointMode>(env, "PVFLOW_CHECKPOINT_MODE") !== "exactly_once") {
     bad("PVFLOW_CHECKPOINT_MODE", "at_least_once", "exactly_once when PVFLOW_WINDOW_MS is set (window results need aligned checkpoints)");
   }
+  const cluster = clusterConfig(env, dbUrl, windows !== undefined);
   const restartBackoffMs = int(env, "PVFLOW_RESTART_BACKOFF_MS");
   const credsFile = optional(env, "NATS_CREDS");
   const credsProblem = credsFile === undefined ? undefined : unreadable(credsFile);
@@ -314,6 +327,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     restartBackoffMaxMs: int(env, "PVFLOW_RESTART_BACKOFF_MAX_MS", { min: restartBackoffMs }),
     shutdownTimeoutMs: int(env, "PVFLOW_SHUTDOWN_TIMEOUT_MS"),
     consumerInactiveMs: int(env, "PVFLOW_CONSUMER_INACTIVE_MS"),
+    cluster,
     faultCountThrowAt: optionalInt(env, "PVFLOW_FAULT_COUNT_THROW_AT"),
     faultAttempts: int(env, "PVFLOW_FAULT_ATTEMPTS"),
     logFormat: logFormat(env),
@@ -365,6 +379,25 @@ function windowsConfig(env: Env, subjects: string[], dlqSubject: string): Window
     allowedLatenessMs: int(env, "PVFLOW_ALLOWED_LATENESS_MS"),
     lateSubject, outputSubject,
   };
+}
+
+const CLUSTER_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+/**
+ * The cluster config, or undefined without `PVFLOW_CLUSTER`. The instances share one database,
+ * so it must be a libSQL server: a `file:` database would be one per machine.
+ */
+function clusterConfig(env: Env, dbUrl: string, windows: boolean): ClusterConfig | undefined {
+  const name = optional(env, "PVFLOW_CLUSTER");
+  if (name === undefined) return undefined;
+  if (!CLUSTER_NAME.test(name)) bad("PVFLOW_CLUSTER", name, "a name of 1 to 64 characters A-Z a-z 0-9 _ -");
+  if (dbUrl.startsWith("file:")) {
+    bad("PVFLOW_DB_URL", redactUrl(dbUrl), "a libSQL server URL (http(s)://, libsql://) shared by the instances when PVFLOW_CLUSTER is set, not a file");
+  }
+  if (windows) bad("PVFLOW_WINDOW_MS", String(optionalInt(env, "PVFLOW_WINDOW_MS")), "unset when PVFLOW_CLUSTER is set (windows are not supported in cluster mode yet)");
+  const instanceId = optional(env, "PVFLOW_INSTANCE_ID") ?? `${hostname()}-${process.pid}`;
+  if (!/^[\x21-\x7e]{1,128}$/.test(instanceId)) bad("PVFLOW_INSTANCE_ID", instanceId, "1 to 128 printable ASCII characters without spaces");
+  return { name, instanceId, leaseTtlMs: int(env, "PVFLOW_LEASE_TTL_MS") };
 }
 
 /** The config without secrets, for `/status` and logs. */

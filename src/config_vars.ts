@@ -117,6 +117,12 @@ export const CONFIG_VARS: readonly ConfigVar[] = [
     name: "PVFLOW_LOG_FORMAT", spec: { kind: "enum", default: "text", values: ["text", "json"] },
     meaning: "text lines, or json: one object per line with time, level, msg and fields",
   },
+  {
+    name: "PVFLOW_CLUSTER", spec: { kind: "text" },
+    meaning: "cluster mode: instances with this name share the splits through NATS KV leases and commit to one libSQL server (unset: one instance)",
+  },
+  { name: "PVFLOW_INSTANCE_ID", spec: { kind: "text" }, defaultText: "<host>-<pid>", meaning: "cluster mode: this instance's name, unique in the cluster" },
+  { name: "PVFLOW_LEASE_TTL_MS", spec: ms(6000, 1500), meaning: "cluster mode: a split lease or member heartbeat not renewed this long expires (renewed every third)" },
   { name: "PVFLOW_FAULT_COUNT_THROW_AT", spec: { kind: "int", min: 1 }, testOnly: true, meaning: "a count subtask throws at its N-th record" },
   { name: "PVFLOW_FAULT_ATTEMPTS", spec: { kind: "int", default: 1, min: 1 }, testOnly: true, meaning: "job attempts that inject that fault" },
 ];

@@ -54,6 +54,12 @@ export interface CheckpointData {
   counts: number[];
   /** With windows on. */
   windows?: CheckpointWindows;
+  /**
+   * Cluster mode: every split's fencing token (lease epoch). Its presence makes the commit a
+   * cluster one: `counts` are the deltas since the last completed checkpoint, added to the shared
+   * sink, and the commit aborts if a newer lease has claimed any of the splits.
+   */
+  fence?: Record<string, number>;
 }
 
 /** What a checkpoint with windows on writes besides the counts. */

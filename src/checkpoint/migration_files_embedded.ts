@@ -9,9 +9,10 @@ import { dirname } from "node:path";
 import journal from "./migrations/meta/_journal.json" with { type: "file" };
 import m0000 from "./migrations/0000_baseline.sql" with { type: "file" };
 import m0001 from "./migrations/0001_windows.sql" with { type: "file" };
+import m0002 from "./migrations/0002_cluster.sql" with { type: "file" };
 
 /** The embedded `.sql` files, in journal order. */
-export const MIGRATION_FILES: string[] = [m0000, m0001];
+export const MIGRATION_FILES: string[] = [m0000, m0001, m0002];
 
 /** The folder holding `meta/_journal.json` and the `.sql` files (inside the binary: under `$bunfs`). */
 // `type: "file"` makes the import the file's path; TypeScript types a JSON import as its content.

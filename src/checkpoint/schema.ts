@@ -10,6 +10,7 @@
  * `WITHOUT ROWID` on `counts`, and the fence trigger. A later migration that makes drizzle-kit
  * rebuild `counts` (it recreates a SQLite table for some column changes) must add `WITHOUT ROWID`
  * to its `CREATE TABLE` again; a trigger on a rebuilt `checkpoints` must be created again.
+ * Migration 0002 adds by hand the split fence of cluster mode (`positions_fence`).
  * Migration 0001 likewise adds by hand the trigger that fills `window_outbox` from new
  * `window_counts` rows, and the index of `window_counts` by window start.
  */
@@ -40,6 +41,12 @@ export const positions = sqliteTable("positions", {
   maxEventTime: integer("max_event_time"),
   /** Windows on: the watermark the split's source had emitted (restored as its floor). */
   watermark: integer("watermark"),
+  /**
+   * Cluster mode: the fencing token (lease epoch) of the instance that owns the split — set when
+   * it claims the split and carried by each of its commits; the `positions_fence` trigger
+   * (migration 0002) aborts a write with an older epoch. NULL: never owned in cluster mode.
+   */
+  epoch: integer("epoch"),
 }, (t) => [primaryKey({ columns: [t.stream, t.subject] })]);
 
 /** A window result's columns: the results table and its outbox hold the same rows. */
@@ -95,6 +102,9 @@ export const owner = sqliteTable("owner", {
 
 /** The text a fenced commit fails with (RAISE takes a literal only: migration 0000 repeats it). */
 export const FENCED_MESSAGE = "fenced: another pvflow process took over the database";
+
+/** The text a commit or claim fenced by a split's newer lease fails with (migration 0002 repeats it). */
+export const SPLIT_FENCED_MESSAGE = "fenced: a newer lease owns the split";
 
 /** Who claims the database. */
 export interface Instance {

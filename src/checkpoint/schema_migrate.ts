@@ -31,17 +31,24 @@ export async function migrateSchema(client: Client): Promise<void> {
 
 /**
  * What drizzle cannot declare, and a later migration that rebuilds a table would silently drop:
- * the fence trigger (one writer per database) and `counts` WITHOUT ROWID. Refuses to run without.
+ * the fence triggers (one writer per database; one owner per split in cluster mode) and `counts`
+ * WITHOUT ROWID. Refuses to run without.
  */
 export async function checkHandWritten(client: Client): Promise<void> {
   const rs = await client.execute(
-    "SELECT type, name, sql FROM sqlite_master WHERE (type = 'trigger' AND name = 'checkpoints_fence') OR (type = 'table' AND name = 'counts')",
+    "SELECT type, name, sql FROM sqlite_master WHERE (type = 'trigger' AND name IN ('checkpoints_fence', 'positions_fence')) OR (type = 'table' AND name = 'counts')",
   );
-  const fence = rs.rows.find((r) => r[0] === "trigger");
+  const trigger = (name: string) => rs.rows.find((r) => r[0] === "trigger" && r[1] === name);
+  const fence = trigger("checkpoints_fence");
   const counts = rs.rows.find((r) => r[0] === "table");
   if (!fence || !/ON\s+`?checkpoints`?/i.test(String(fence[2]))) {
     throw new Error("checkpoint store schema: trigger checkpoints_fence on checkpoints is missing (a migration dropped it?): " +
       "without it a second process could overwrite newer checkpoints");
+  }
+  const splitFence = trigger("positions_fence");
+  if (!splitFence || !/ON\s+`?positions`?/i.test(String(splitFence[2]))) {
+    throw new Error("checkpoint store schema: trigger positions_fence on positions is missing (a migration dropped it?): " +
+      "without it a zombie cluster instance could commit over a split's new owner");
   }
   if (!counts || !/WITHOUT\s+ROWID\s*$/i.test(String(counts[2]).trim())) {
     throw new Error("checkpoint store schema: table counts must be WITHOUT ROWID (a migration rebuilt it without?)");

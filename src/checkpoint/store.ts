@@ -13,7 +13,7 @@ import { createClient, type Client, type InStatement } from "@libsql/client";
 import { and, desc, eq, gt, sql, type SQL } from "drizzle-orm";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { redactUrl } from "../config.ts";
-import { checkpoints, CLAIM, counts as countsTable, FENCED_MESSAGE, owner as ownerTable } from "./schema.ts";
+import { checkpoints, CLAIM, counts as countsTable, FENCED_MESSAGE, owner as ownerTable, SPLIT_FENCED_MESSAGE } from "./schema.ts";
 import { migrateSchema } from "./schema_migrate.ts";
 import { retentionStatement } from "./retention.ts";
 import type { KeyCounts, SplitPositions } from "../types.ts";
@@ -69,6 +69,8 @@ export interface RestoredCheckpoint {
   /** Creation time of the stream the positions belong to (JetStream's `created`), if known. */
   streamCreated?: string;
   counts: KeyCounts;
+  /** Cluster mode: the oldest checkpoint that moved one of the claimed splits (the dead-letter scan starts there). */
+  oldestCheckpointId?: number;
   /** Rows left out because their key cannot be read back exactly (NUL, from versions before `key_contains_nul`). */
   unreadable?: { keys: number; events: number };
   /** Windows: per split, its max event time and its source's watermark (only splits that have them). */
@@ -114,11 +116,39 @@ export interface StoreOptions {
   epoch?: number;
   /** Rows each commit leaves in the `checkpoints` history (see `retention.ts`). @default all */
   checkpointHistory?: number;
+  /**
+   * Cluster mode: the cluster's name. Its instances share one claim of the database (the first to
+   * open bumps the owner epoch, the others join it), and fence each other per split instead
+   * (see {@link CheckpointStore.claimSplits}). @default one instance owns the database
+   */
+  cluster?: string;
 }
 
 /** Whether an error message is a fenced commit's (another process owns the database). */
 export function isFenced(message: string): boolean {
   return message.includes(FENCED_MESSAGE);
+}
+
+/** Whether an error message is a cluster commit's or claim's fenced by a split's newer lease. */
+export function isSplitFenced(message: string): boolean {
+  return message.includes(SPLIT_FENCED_MESSAGE);
+}
+
+/**
+ * The claim of a cluster's instances: the first to open bumps the owner epoch (fencing out a
+ * single instance still running on the database) and marks the owner as the cluster; the others
+ * find the mark and join its epoch. One write transaction, so two opening at once cannot both bump.
+ */
+function clusterClaim(cluster: string): InStatement[] {
+  return [
+    {
+      sql: `INSERT INTO owner (id, epoch, pid, host, started_at) VALUES (1, 1, 0, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET epoch = owner.epoch + 1, pid = 0, host = excluded.host, started_at = excluded.started_at
+            WHERE owner.host IS NOT excluded.host`,
+      args: [`cluster:${cluster}`, new Date().toISOString()],
+    },
+    "SELECT epoch FROM owner WHERE id = 1",
+  ];
 }
 
 /** Reads and writes checkpoints. */
@@ -167,9 +197,10 @@ export class CheckpointStore {
         sql: "INSERT INTO meta (key, value) VALUES ('opened_at', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         args: [new Date().toISOString()],
       }];
-      if (epoch === undefined) stmts.push({ sql: CLAIM, args: [process.pid, hostname(), new Date().toISOString()] });
+      if (epoch === undefined && options.cluster !== undefined) stmts.push(...clusterClaim(options.cluster));
+      else if (epoch === undefined) stmts.push({ sql: CLAIM, args: [process.pid, hostname(), new Date().toISOString()] });
       const rs = await client.batch(stmts, "write");
-      epoch ??= Number(rs[1].rows[0][0]);
+      epoch ??= Number(rs[rs.length - 1].rows[0][0]);
     } catch (err) {
       client.close();
       throw fail(err);
@@ -252,19 +283,25 @@ export class CheckpointStore {
     const subjects = Object.keys(positions);
     let bytes = 0;
     const stmts: InStatement[] = [];
+    const fence = data.fence;
+    // Cluster mode: instances allocate checkpoint ids independently, so the stored row takes the
+    // next free id inside the (serialized) write transaction, and this commit's rows point at it.
+    const idSql = fence ? "(SELECT max(id) FROM checkpoints)" : String(id);
     if (subjects.length > 0) {
       const args: (string | number | null)[] = [];
       for (const s of subjects) {
-        args.push(this.#stream, s, positions[s], id, streamCreated ?? null,
+        args.push(this.#stream, s, positions[s], streamCreated ?? null,
           finiteOrNull(windows?.maxEventTimes[s]), finiteOrNull(windows?.watermarks[s]));
+        if (fence) args.push(fence[s] ?? null);
         bytes += s.length + 16;
       }
+      const epochCol = fence ? ", epoch" : "";
       stmts.push({
-        sql: `INSERT INTO positions (stream, subject, seq, checkpoint_id, stream_created, max_event_time, watermark)
-              VALUES ${placeholders(subjects.length, 7)}
+        sql: `INSERT INTO positions (stream, subject, seq, stream_created, max_event_time, watermark${epochCol}, checkpoint_id)
+              VALUES ${placeholders(subjects.length, fence ? 7 : 6, idSql)}
               ON CONFLICT (stream, subject) DO UPDATE SET seq = excluded.seq, checkpoint_id = excluded.checkpoint_id,
                 stream_created = excluded.stream_created, max_event_time = excluded.max_event_time,
-                watermark = excluded.watermark`,
+                watermark = excluded.watermark${fence ? ", epoch = excluded.epoch" : ""}`,
         args,
       });
     }
@@ -276,9 +313,11 @@ export class CheckpointStore {
         args.push(keys[i], counts[i]);
         bytes += keys[i].length + 8;
       }
+      // One instance writes absolute counts; cluster instances add their deltas to the shared sink.
+      const count = fence ? "counts.count + excluded.count" : "excluded.count";
       stmts.push({
-        sql: `INSERT INTO counts (key, count, checkpoint_id) VALUES ${placeholders(end - start, 2, String(id))}
-              ON CONFLICT (key) DO UPDATE SET count = excluded.count, checkpoint_id = excluded.checkpoint_id`,
+        sql: `INSERT INTO counts (key, count, checkpoint_id) VALUES ${placeholders(end - start, 2, idSql)}
+              ON CONFLICT (key) DO UPDATE SET count = ${count}, checkpoint_id = excluded.checkpoint_id`,
         args,
       });
     }
@@ -286,9 +325,9 @@ export class CheckpointStore {
     // commit fails before the server does any other work (and the whole transaction aborts).
     stmts.unshift({
       sql: `INSERT INTO checkpoints (id, trigger_time, completed_time, duration_ms, alignment_ms, rows, bytes, epoch)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+            VALUES (${fence ? "(SELECT coalesce(max(id), 0) + 1 FROM checkpoints)" : "?"}, ?, ?, ?, ?, ?, ?, ?)`,
       // End to end as of the commit: the commit itself ends within a few ms of this.
-      args: [id, record.triggerTime, now, now - record.triggerTime, record.alignmentMs ?? 0, keys.length, bytes, this.epoch],
+      args: [...(fence ? [] : [id]), record.triggerTime, now, now - record.triggerTime, record.alignmentMs ?? 0, keys.length, bytes, this.epoch],
     });
     if (this.#retention) stmts.push(this.#retention); // after the new row: the newest are kept
     try {
@@ -298,6 +337,7 @@ export class CheckpointStore {
       // on that connection then fails (tursodatabase/libsql-client-ts#352): replace the connections.
       if (this.client.protocol === "file") await this.client.reconnect();
       if (isFenced((err as Error).message)) throw new Error(await this.#fencedReason());
+      if (isSplitFenced((err as Error).message)) throw new Error(await this.#splitFencedReason(fence ?? {}));
       throw err;
     }
     return { bytes };
@@ -308,6 +348,58 @@ export class CheckpointStore {
     const o = await this.owner().catch(() => undefined);
     const who = o ? `pid ${o.pid} on ${o.host}, started ${o.startedAt}, epoch ${o.epoch}` : "owner unknown";
     return `${FENCED_MESSAGE} ${redactUrl(this.#url)} (${who}); this process holds epoch ${this.epoch} and stops committing`;
+  }
+
+  /** Why a cluster commit or claim was fenced: the splits a newer lease has claimed. */
+  async #splitFencedReason(fence: Record<string, number>): Promise<string> {
+    const rs = await this.client.execute({ sql: "SELECT subject, epoch FROM positions WHERE stream = ?", args: [this.#stream] })
+      .catch(() => undefined);
+    const newer = (rs?.rows ?? []).filter((r) => r[0] as string in fence && Number(r[1]) > fence[r[0] as string])
+      .map((r) => `${r[0]} (epoch ${r[1]} > ${fence[r[0] as string]})`);
+    return `${SPLIT_FENCED_MESSAGE}: ${newer.length > 0 ? newer.join(", ") : "a split"} was claimed by another instance; this one stops committing it`;
+  }
+
+  /**
+   * Cluster mode's restore: claims the splits under their lease epochs and reads their positions,
+   * in ONE write transaction. From its commit on, a commit of an older owner (a zombie, or this
+   * instance's own earlier attempt) that writes any of these splits aborts whole; and what such a
+   * commit landed before it is in the positions read here, with its deltas in the sink. Counts are
+   * not restored: each attempt counts deltas from zero (the sink holds the sum). Fails with
+   * {@link SPLIT_FENCED_MESSAGE} when a newer lease already claimed one of the splits.
+   */
+  async claimSplits(fence: Record<string, number>): Promise<RestoredCheckpoint> {
+    const splits = Object.keys(fence);
+    const stmts: InStatement[] = splits.map((s) => ({
+      sql: `INSERT INTO positions (stream, subject, seq, checkpoint_id, epoch) VALUES (?, ?, 0, 0, ?)
+            ON CONFLICT (stream, subject) DO UPDATE SET epoch = excluded.epoch`,
+      args: [this.#stream, s, fence[s]],
+    }));
+    stmts.push(
+      { sql: "SELECT subject, seq, stream_created, checkpoint_id FROM positions WHERE stream = ?", args: [this.#stream] },
+      LATEST_ID_SQL,
+    );
+    let rs;
+    try {
+      rs = await this.client.batch(stmts, "write");
+    } catch (err) {
+      if (isSplitFenced((err as Error).message)) throw new Error(await this.#splitFencedReason(fence));
+      throw err;
+    }
+    const positions: SplitPositions = {};
+    let streamCreated: string | undefined;
+    // The oldest checkpoint among these splits' positions: where the dead-letter scan starts.
+    let since: number | undefined;
+    for (const r of rs[rs.length - 2].rows) {
+      const split = r[0] as string;
+      if (!(split in fence)) continue;
+      positions[split] = Number(r[1]);
+      streamCreated ??= (r[2] as string | null) ?? undefined;
+      if (Number(r[3]) > 0) since = Math.min(since ?? Infinity, Number(r[3]));
+    }
+    return {
+      checkpointId: Number(rs[rs.length - 1].rows[0][0]), positions, streamCreated,
+      counts: { keys: [], counts: [] }, oldestCheckpointId: since,
+    };
   }
 
   /** The id of the latest completed checkpoint (0: none). */
