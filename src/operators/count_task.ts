@@ -11,6 +11,7 @@ import { InputChannel } from "../runtime/channel.ts";
 import { ChannelWatermarks } from "../runtime/watermark.ts";
 import type { KeyCounts, RecordBatch, StagedSnapshot, TaskControl, TaskReport, WindowsSnapshot } from "../types.ts";
 import { KeyedCounter } from "./count.ts";
+import { DeltaCounter } from "./delta_counter.ts";
 import { type WindowOptions, type WindowSnapshot, WindowState } from "./window_state.ts";
 
 /** The `init` message of a count subtask. */
@@ -25,6 +26,8 @@ export interface CountTaskInit {
   commitPort?: MessagePort;
   /** Windows on: their sizes, and the state restored for this subtask's key groups. */
   windows?: WindowOptions & { restored?: WindowSnapshot };
+  /** Cluster mode: count deltas since the last snapshot ({@link DeltaCounter}), not totals. */
+  deltas?: boolean;
   /** Test-only: throw when this many records have been counted by this worker. */
   faultThrowAt?: number;
 }
@@ -32,7 +35,7 @@ export interface CountTaskInit {
 /** Runs one count subtask; `post` sends reports to the job. Returns the control handler. */
 export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void): (c: TaskControl) => void {
   const { subtask } = init;
-  const counter = new KeyedCounter();
+  const counter = init.deltas ? new DeltaCounter() : new KeyedCounter();
   counter.restore(init.restored);
   let recordsIn = 0;
   let cancelled = false;
