@@ -52,6 +52,7 @@ let store: CheckpointStore;
 try {
   store = await CheckpointStore.open({
     url: config.dbUrl, authToken: config.dbAuthToken, stream: config.stream, checkpointHistory: config.checkpointHistory,
+    cluster: config.cluster?.name,
   });
 } catch (err) {
   logger.fatal((err as Error).message);
@@ -68,8 +69,9 @@ try {
   logger.fatal((err as Error).message);
   process.exit(err instanceof ConfigError ? 2 : 1);
 }
-logger.info(`pvflow ${VERSION}: checkpoint store ${redactUrl(config.dbUrl)}, ${config.checkpointMode}`,
-  { version: VERSION, db: redactUrl(config.dbUrl), mode: config.checkpointMode });
+logger.info(`pvflow ${VERSION}: checkpoint store ${redactUrl(config.dbUrl)}, ${config.checkpointMode}` +
+  (config.cluster ? `, cluster ${config.cluster.name} as ${config.cluster.instanceId}` : ""),
+  { version: VERSION, db: redactUrl(config.dbUrl), mode: config.checkpointMode, cluster: config.cluster?.name ?? null });
 
 // Worker URLs are resolved here, in the root module, so they also point into a binary's bundle.
 const workerUrl = new URL("./src/runtime/task_worker.ts", import.meta.url);

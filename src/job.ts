@@ -12,7 +12,8 @@ import type { StreamInfo } from "@nats-io/jetstream";
 import { redactUrl, type Config } from "./config.ts";
 import { CheckpointCoordinator, type CheckpointRecord } from "./checkpoint/coordinator.ts";
 import type { Committer } from "./checkpoint/commit_worker.ts";
-import { isFenced, type CheckpointStore, type RestoredCheckpoint } from "./checkpoint/store.ts";
+import { isFenced, isSplitFenced, type CheckpointStore, type RestoredCheckpoint } from "./checkpoint/store.ts";
+import { ClusterMember } from "./cluster/cluster_member.ts";
 import { connectNats } from "./nats/connect.ts";
 import { scanDeadLetters } from "./dead_letter_scan.ts";
 import type { CountTaskInit } from "./operators/count_task.ts";
@@ -58,8 +59,19 @@ interface Task {
   gone?: boolean;
 }
 
+/**
+ * The owned splits changed (cluster mode): the attempt ends and the next one runs with the new
+ * set, at once — not a failure, and not counted as one.
+ */
+class RebalanceError extends Error {}
+
 /** One run of the graph, from spawn to teardown. */
 interface Attempt {
+  /** The splits this attempt reads (all of them, or in cluster mode the owned ones). */
+  splits: string[];
+  sources: number;
+  /** Cluster mode: a commit failed; its outcome is unknown, so nothing more is committed (the attempt restarts). */
+  commitsClosed?: boolean;
   tasks: Task[];
   coordinator: CheckpointCoordinator;
   /** Rejects on the first subtask failure. */
@@ -91,6 +103,10 @@ export class Job {
   #restoredRecords = 0;
   /** Splits with events waiting whose position has not moved for several intervals. */
   readonly stalls: StallWatch;
+  /** Cluster mode: this instance's membership (undefined before NATS was first reached). */
+  cluster: ClusterMember | undefined;
+  /** The splits the current (or last) attempt reads: all of them, or in cluster mode the owned ones. */
+  splits: string[];
 
   #store: CheckpointStore;
   /** With windows on: publishes committed window results after each commit. */
@@ -124,6 +140,7 @@ export class Job {
       this.windowOutbox = new WindowOutbox({ store, stream: config.stream, subject: config.windows.outputSubject, log: this.#log });
     }
     this.stalls = new StallWatch(Math.max(STALL_MIN_MS, STALL_INTERVALS * config.checkpointIntervalMs));
+    this.splits = config.cluster ? [] : [...config.subjects];
   }
 
   /** Stalled splits while RUNNING (see {@link StallWatch}); empty in any other state. */
@@ -135,7 +152,7 @@ export class Job {
   async #watchProgress(): Promise<void> {
     const last = await this.splitLastSequences().catch(() => undefined);
     const now = Date.now();
-    for (const split of this.config.subjects) {
+    for (const split of this.splits) {
       const m = this.metrics.splits[split];
       const position = Math.max(m?.position ?? 0, this.committed.positions[split] ?? 0);
       const behind = (m?.pending ?? 0) > 0 || (last?.[split] ?? 0) > position;
@@ -172,6 +189,10 @@ export class Job {
       } catch (err) {
         const reason = (err as Error).message;
         await this.#teardown();
+        if (err instanceof RebalanceError && !this.#stopRequested) {
+          this.#setState("RESTARTING", reason);
+          continue; // at once, and not a failure: the splits moved
+        }
         if (err instanceof FatalJobError) {
           this.failure = err;
           this.#setState("FAILED", reason); // even while stopping: the process must not look fine
@@ -193,6 +214,8 @@ export class Job {
       }
     }
     await this.#teardown();
+    // Stopped or FAILED, the splits go to the other members now rather than when the leases expire.
+    await this.cluster?.leave().catch((err: Error) => this.#log(`cluster: leaving failed: ${err.message}`));
     await this.#nc?.close().catch(() => {});
     if (this.state !== "FAILED") this.#setState("STOPPED");
     this.#done.resolve();
@@ -233,7 +256,7 @@ export class Job {
         // Its window results: published now rather than at the next start (bounded by the stop's budget).
         if (this.windowOutbox) await Promise.race([this.windowOutbox.idle(), sleep(Math.max(0, Math.min(2000, deadline - Date.now())))]);
         // Let the sources delete their consumers and close their connections.
-        const sources = this.config.sourceParallelism;
+        const sources = attempt.sources;
         const wait = Math.max(0, Math.min(2000, deadline - Date.now()));
         await until(() => [...attempt.stopped].filter((s) => s.startsWith("source:")).length === sources, wait);
       } else {
@@ -244,6 +267,7 @@ export class Job {
       attempt.fail("stopping");
     }
     this.#wake?.();
+    this.#wakeIdle?.();
     return this.done;
   }
 
@@ -271,11 +295,17 @@ export class Job {
     const nc = await this.#connect();
     if (this.#stopRequested) return;
     const info = await this.#streams.ensureStreams(nc);
-    const restored = await this.#loadLatest();
+    const cluster = this.config.cluster && await this.#joinCluster(nc, info);
+    if (this.#stopRequested) return;
+    const splits = cluster ? cluster.owned() : [...this.config.subjects];
+    const fence = cluster?.fence(splits);
+    this.splits = splits;
+    if (cluster && splits.length === 0) return await this.#idle();
+    const restored = await this.#restore(fence);
     if (this.#stopRequested) return;
     this.committed = { checkpointId: restored.checkpointId, positions: restored.positions };
     // All of the counts table, the rows with a NUL key (left out of the restored state) included:
-    // records.committed then equals `SELECT sum(count) FROM counts`.
+    // records.committed then equals `SELECT sum(count) FROM counts`. (Cluster mode restores no counts.)
     this.#restoredRecords = restored.counts.counts.reduce((a, b) => a + b, 0) + (restored.unreadable?.events ?? 0);
     this.committedRecords = this.#restoredRecords;
     this.#nextCheckpointId = Math.max(this.#nextCheckpointId, restored.checkpointId + 1);
@@ -284,18 +314,20 @@ export class Job {
       this.#log(`${keys} keys (${events} events) of the checkpoint contain NUL and cannot be read back exactly: ` +
         "left out of the restored counts and of /counts (still in the counts table; see key_contains_nul)");
     }
-    checkPositions(this.config, restored, info);
-    const deadLettered = await this.#scanDeadLetters(nc, restored);
+    checkPositions({ ...this.config, subjects: splits }, restored, info);
+    const deadLettered = await this.#scanDeadLetters(nc, restored, splits);
     if (this.#stopRequested) return;
-    const attempt = this.#spawn(restored, info.created, deadLettered);
+    const attempt = this.#spawn(restored, info.created, deadLettered, splits, fence);
     this.#attempt = attempt;
+    // The splits moved while this attempt was restoring: start over with the new set.
+    if (cluster && !sameSplits(cluster.owned(), splits)) attempt.fail(new RebalanceError("cluster: the owned splits changed while restoring"));
     await Promise.race([attempt.failed, this.#allReady(attempt)]);
     if (this.#stopRequested) return;
     this.stalls.reset();
     this.#setState("RUNNING");
     const watch = setInterval(() => this.#watchProgress(), 1000);
     attempt.failed.catch(() => clearInterval(watch));
-    this.#log(`running: ${this.config.subjects.length} splits, ${this.config.sourceParallelism} sources, ` +
+    this.#log(`running: ${splits.length} splits, ${attempt.sources} sources, ` +
       `${this.config.parallelism} count subtasks, from checkpoint ${restored.checkpointId} (${restored.counts.keys.length} keys)`);
     attempt.coordinator.start();
     this.windowOutbox?.kick(nc); // results committed before a crash and not yet published
@@ -306,17 +338,61 @@ export class Job {
   }
 
   /**
-   * The latest completed checkpoint; waits (RESTORING, "waiting for libSQL: ...") while the store
-   * cannot be read — an outage is waited out, never counted as a failed attempt.
+   * Cluster mode: this instance's membership, started on the first attempt (on the job's NATS
+   * connection, which outlives attempts); waits for its first round, which decides the owned splits.
    */
-  async #loadLatest(): Promise<RestoredCheckpoint> {
+  async #joinCluster(nc: NatsConnection, info: StreamInfo): Promise<ClusterMember> {
+    if (!this.cluster) {
+      this.cluster = await ClusterMember.start({
+        nc, cluster: this.config.cluster!, splits: this.config.subjects, replicas: info.config.num_replicas,
+        log: this.#log,
+        onChange: (owned) => {
+          const a = this.#attempt;
+          if (a && !sameSplits(owned, a.splits)) a.fail(new RebalanceError(`cluster: the owned splits changed (now ${owned.length})`));
+          this.#wakeIdle?.();
+        },
+      }).catch((err: Error) => {
+        // Another TTL or replica count than the bucket's: the instances disagree on their config.
+        throw new FatalJobError(`cluster ${this.config.cluster!.name}: ${err.message} (PVFLOW_LEASE_TTL_MS must be the same on every instance)`);
+      });
+    }
+    await this.cluster.ready();
+    return this.cluster;
+  }
+
+  #wakeIdle: (() => void) | undefined;
+
+  /** Cluster mode, no split owned: RUNNING (serving the shared counts) until some split comes this way. */
+  async #idle(): Promise<void> {
+    this.#setState("RUNNING", "cluster: this instance owns no split now (more members than splits, or the splits are moving)");
+    await new Promise<void>((resolve) => { this.#wakeIdle = resolve; });
+    this.#wakeIdle = undefined;
+    if (this.#stopRequested) return;
+    throw new RebalanceError("cluster: splits were assigned to this instance");
+  }
+
+  /**
+   * What the attempt resumes from: the latest completed checkpoint, or in cluster mode the owned
+   * splits claimed under their leases (see {@link CheckpointStore.claimSplits}).
+   */
+  #restore(fence: Record<string, number> | undefined): Promise<RestoredCheckpoint> {
+    return this.#waitForStore(() => fence ? this.#store.claimSplits(fence) : this.#store.loadLatest());
+  }
+
+  /**
+   * Reads the store; waits (RESTORING, "waiting for libSQL: ...") while it cannot be read — an
+   * outage is waited out, never counted as a failed attempt. A claim fenced by a newer lease is
+   * not waited out: the splits moved (a rebalance).
+   */
+  async #waitForStore(read: () => Promise<RestoredCheckpoint>): Promise<RestoredCheckpoint> {
     let delay = 250;
     for (;;) {
       try {
-        const restored = await this.#store.loadLatest();
+        const restored = await read();
         this.stateReason = undefined;
         return restored;
       } catch (err) {
+        if (isSplitFenced((err as Error).message)) throw new RebalanceError((err as Error).message);
         if (this.#stopRequested) throw new Error("stopped while waiting for libSQL");
         this.stateReason = `waiting for libSQL: ${(err as Error).message}`;
         this.#log(`${this.stateReason}; retrying in ${delay} ms`);
@@ -331,13 +407,15 @@ export class Job {
    * {@link scanDeadLetters}): the sources skip them, whatever the DLQ stream's duplicate window.
    * A failed scan fails the attempt (restarted) rather than risk storing dead letters twice.
    */
-  async #scanDeadLetters(nc: NatsConnection, restored: RestoredCheckpoint): Promise<Record<string, number[]>> {
-    const since = restored.checkpointId > 0
-      ? (await this.#store.getCheckpoint(restored.checkpointId).catch(() => undefined))?.triggerTime
+  async #scanDeadLetters(nc: NatsConnection, restored: RestoredCheckpoint, splits: string[]): Promise<Record<string, number[]>> {
+    // Cluster mode: from the oldest checkpoint of the owned splits (the latest is another instance's).
+    const from = this.config.cluster ? restored.oldestCheckpointId ?? 0 : restored.checkpointId;
+    const since = from > 0
+      ? (await this.#store.getCheckpoint(from).catch(() => undefined))?.triggerTime
       : undefined;
     const scan = (dlqSubject: string) => scanDeadLetters(nc, {
       stream: this.config.stream, dlqSubject, positions: restored.positions,
-      splits: this.config.subjects, sinceMs: since,
+      splits, sinceMs: since,
     }).catch((err: Error) => { throw new Error(`reading the stored dead letters: ${err.message}`); });
     const found = await scan(this.config.dlqSubject);
     // Late events stored elsewhere: the sources treat those replayed as late again (see jetstream_source.ts).
@@ -396,8 +474,11 @@ export class Job {
     }
   }
 
-  #spawn(restored: RestoredCheckpoint, streamCreated: string, deadLettered: Record<string, number[]>): Attempt {
-    const c = this.config;
+  #spawn(
+    restored: RestoredCheckpoint, streamCreated: string, deadLettered: Record<string, number[]>, splits: string[],
+    fence: Record<string, number> | undefined,
+  ): Attempt {
+    const c = { ...this.config, subjects: splits, sourceParallelism: Math.min(this.config.sourceParallelism, splits.length) };
     const injectFault = this.metrics.attempts < c.faultAttempts;
     this.metrics.beginAttempt();
     const failed = Promise.withResolvers<never>();
@@ -407,6 +488,8 @@ export class Job {
     const stopped = new Set<string>();
     const cells = Array.from({ length: c.sourceParallelism }, () => new BarrierCell());
     const attempt: Attempt = {
+      splits,
+      sources: c.sourceParallelism,
       tasks,
       stopped,
       failed: failed.promise,
@@ -428,9 +511,15 @@ export class Job {
           for (const t of tasks) if (t.role === "source") post(t, { kind: "trigger", barrier });
         },
         commit: async (data) => {
-          const r = await this.#committer.commit(data, streamCreated, staging ? staging.length : 0).catch((err: Error) => {
+          if (attempt.commitsClosed) throw new Error("an earlier commit of this attempt failed; the attempt restarts");
+          const r = await this.#committer.commit(fence ? { ...data, fence } : data, streamCreated, staging ? staging.length : 0).catch((err: Error) => {
             // Another process claimed the database: never commit again (it would overwrite newer state).
             if (isFenced(err.message)) attempt.fail(new FatalJobError(err.message));
+            else if (fence) {
+              // Deltas cannot be carried past a commit whose outcome is unknown: restart from what landed.
+              attempt.commitsClosed = true;
+              attempt.fail(isSplitFenced(err.message) ? new RebalanceError(err.message) : `checkpoint ${data.record.id} commit failed: ${err.message}`);
+            }
             throw err;
           });
           this.committed = {
@@ -509,6 +598,7 @@ export class Job {
         metricsIntervalMs: METRICS_INTERVAL_MS,
         faultThrowAt: injectFault && i === 0 ? c.faultCountThrowAt : undefined,
         commitPort,
+        deltas: fence !== undefined,
         windows: c.windows && { sizeMs: c.windows.sizeMs, allowedLatenessMs: c.windows.allowedLatenessMs, restored: windowParts?.[i] },
       }, commitPort ? [...inputs, commitPort] : inputs);
     }
@@ -611,6 +701,11 @@ export class Job {
       this.#wake = () => { clearTimeout(t); this.#wake = undefined; resolve(); };
     });
   }
+}
+
+/** Whether two sorted split lists are the same. */
+function sameSplits(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((s, i) => s === b[i]);
 }
 
 /** Resolves once `check()` is true (polled every 20 ms) or `timeoutMs` has passed. */

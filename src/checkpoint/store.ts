@@ -391,7 +391,7 @@ export class CheckpointStore {
     let since: number | undefined;
     for (const r of rs[rs.length - 2].rows) {
       const split = r[0] as string;
-      if (!(split in fence)) continue;
+      if (!(split in fence)) continue; // another instance's: moving on without this one reading it
       positions[split] = Number(r[1]);
       streamCreated ??= (r[2] as string | null) ?? undefined;
       if (Number(r[3]) > 0) since = Math.min(since ?? Infinity, Number(r[3]));

@@ -7,7 +7,15 @@
  * the server lets it expire, so this member stops owning a split before anyone else can start.
  */
 import { assignSplits } from "./assignment.ts";
-import type { Lease, LeaseStore } from "./leases.ts";
+import type { Lease, LeaseStore, MemberBeat } from "./leases.ts";
+
+/** What the latest round saw: the live members and every held lease. */
+export interface MembershipView {
+  /** Epoch ms of the round. */
+  at: number;
+  members: MemberBeat[];
+  leases: Lease[];
+}
 
 /** Options of {@link Membership}. */
 export interface MembershipOptions {
@@ -20,6 +28,8 @@ export interface MembershipOptions {
   renewEveryMs?: number;
   /** Called with the owned splits (sorted) after each change. */
   onChange?(owned: string[]): void;
+  /** Called after each round, whether it changed anything or not. */
+  onRound?(): void;
   /** Where a failed step is reported. @default no output */
   log?(line: string): void;
 }
@@ -33,6 +43,10 @@ export class Membership {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
   #tick: Promise<void> = Promise.resolve();
+  /** The latest round's view (undefined before the first). */
+  view: MembershipView | undefined;
+  /** Completed rounds (the first one decides the initial owned set). */
+  rounds = 0;
 
   constructor(o: MembershipOptions) {
     this.#o = o;
@@ -88,8 +102,11 @@ export class Membership {
     let pending = false;
     try {
       await store.heartbeat(member);
-      const members = (await store.members()).map((m) => m.member);
-      const leases = new Map((await store.list()).map((l) => [l.split, l]));
+      const beats = await store.members();
+      const members = beats.map((m) => m.member);
+      const leaseList = await store.list();
+      const leases = new Map(leaseList.map((l) => [l.split, l]));
+      this.view = { at: Date.now(), members: beats, leases: leaseList };
       const target = assignSplits([...members, member], splits, new Map([...leases].map(([s, l]) => [s, l.owner])));
       for (const [split, { lease }] of [...this.#owned]) {
         if (target.get(split) === member || !this.#running) continue;
@@ -122,6 +139,8 @@ export class Membership {
       this.#log("round", member, e);
     }
     this.#dropExpiring();
+    this.rounds++;
+    this.#o.onRound?.();
     return pending;
   }
 

@@ -5,6 +5,7 @@
 import type { StoredCheckpoint } from "../checkpoint/store.ts";
 import { publicConfig } from "../config.ts";
 import type { Job } from "../job.ts";
+import type { ClusterStatus } from "../cluster/cluster_member.ts";
 import type { RateHistory, Totals } from "../rate_history.ts";
 
 /** The parts of a {@link Job} the status server reads. */
@@ -17,6 +18,10 @@ export type JobView = Pick<
   splitLastSequences?(): Promise<Record<string, number> | undefined>;
   /** With windows on: the outbox publisher (its count of published results). */
   windowOutbox?: { published: number };
+  /** The splits this process reads (cluster mode: the owned ones). @default config.subjects */
+  splits?: string[];
+  /** Cluster mode: the `cluster` section. */
+  cluster?: { status(): ClusterStatus };
 };
 
 /** Where `/status` finds the latest completed checkpoint when this process has completed none yet. */
@@ -58,7 +63,7 @@ export async function jobStatus(
   const inProgress = job.coordinator?.inProgress ?? history.find((r) => r.status === "IN_PROGRESS");
   const failure = history.find((r) => r.status === "FAILED");
   const stalled = job.stalledSplits();
-  const splits = job.config.subjects.map((split) => {
+  const splits = (job.splits ?? job.config.subjects).map((split) => {
     const m = job.metrics.splits[split];
     const stall = stalled.find((s) => s.split === split);
     const committed = job.committed.positions[split] ?? 0;
@@ -97,6 +102,7 @@ export async function jobStatus(
     },
     rates: rateHistory ? rateHistory.current() : null,
     countSubtasks: job.metrics.countSubtasks(),
+    ...(job.cluster ? { cluster: job.cluster.status() } : {}),
     ...(job.config.windows ? { windows: { ...job.metrics.windows(), published: job.windowOutbox?.published ?? 0 } } : {}),
     keys: job.metrics.keys,
     restarts: job.restarts,
