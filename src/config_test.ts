@@ -419,3 +419,27 @@ describe("config - windows", () => {
     expect(() => loadConfig({ PVFLOW_WINDOW_MS: "10", PVFLOW_OUTPUT_SUBJECT: "pvflow.dlq" })).toThrow(/^PVFLOW_OUTPUT_SUBJECT must be a subject other than/);
   });
 });
+
+describe("config cluster mode", () => {
+  const server = { PVFLOW_DB_URL: "http://127.0.0.1:8080" };
+  test("config - without PVFLOW_CLUSTER there is no cluster config", () => {
+    expect(loadConfig({}).cluster).toBeUndefined();
+  });
+  test("config - PVFLOW_CLUSTER with a libSQL server: name, instance id (default host-pid) and lease TTL", () => {
+    const c = loadConfig({ ...server, PVFLOW_CLUSTER: "edge_1" }).cluster!;
+    expect(c.name).toBe("edge_1");
+    expect(c.instanceId).toMatch(new RegExp(`-${process.pid}$`));
+    expect(c.leaseTtlMs).toBe(6000);
+    const d = loadConfig({ ...server, PVFLOW_CLUSTER: "e", PVFLOW_INSTANCE_ID: "node-a.1", PVFLOW_LEASE_TTL_MS: "3000" }).cluster!;
+    expect([d.instanceId, d.leaseTtlMs]).toEqual(["node-a.1", 3000]);
+  });
+  test("config - PVFLOW_CLUSTER refuses a file database, naming PVFLOW_DB_URL", () => {
+    expectBad({ PVFLOW_CLUSTER: "e", PVFLOW_DB_URL: "file:/tmp/x.db" }, "PVFLOW_DB_URL", "file:/tmp/x.db", "a libSQL server URL");
+  });
+  test("config - PVFLOW_CLUSTER refuses windows, a bad name, a bad instance id and a short lease TTL", () => {
+    expectBad({ ...server, PVFLOW_CLUSTER: "e", PVFLOW_WINDOW_MS: "1000" }, "PVFLOW_WINDOW_MS", "1000", "unset when PVFLOW_CLUSTER is set");
+    expectBad({ ...server, PVFLOW_CLUSTER: "a.b" }, "PVFLOW_CLUSTER", "a.b", "A-Z a-z 0-9 _ -");
+    expectBad({ ...server, PVFLOW_CLUSTER: "e", PVFLOW_INSTANCE_ID: "a b" }, "PVFLOW_INSTANCE_ID", "a b", "printable ASCII");
+    expectBad({ ...server, PVFLOW_CLUSTER: "e", PVFLOW_LEASE_TTL_MS: "1000" }, "PVFLOW_LEASE_TTL_MS", "1000", "an integer >= 1500");
+  });
+});
