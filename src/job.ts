@@ -22,7 +22,7 @@ import { partitionByKeyGroup } from "./runtime/key_group.ts";
 import type { SourceTaskInit } from "./source/jetstream_source.ts";
 import type { SplitPositions, TaskControl, TaskMetrics, TaskReport } from "./types.ts";
 import { JobMetrics } from "./job_metrics.ts";
-import { checkPositions, FatalJobError, StreamAdmin } from "./job_streams.ts";
+import { checkPositions, ConfigRefusedError, FatalJobError, StreamAdmin } from "./job_streams.ts";
 import { StallWatch, type StalledSplit } from "./stall_watch.ts";
 import { RestartPolicy } from "./job_restart.ts";
 import { sleep } from "./platform.ts";
@@ -344,7 +344,7 @@ export class Job {
   async #joinCluster(nc: NatsConnection, info: StreamInfo): Promise<ClusterMember> {
     if (!this.cluster) {
       this.cluster = await ClusterMember.start({
-        nc, cluster: this.config.cluster!, splits: this.config.subjects, replicas: info.config.num_replicas,
+        nc, config: this.config, replicas: info.config.num_replicas,
         log: this.#log,
         onChange: (owned) => {
           const a = this.#attempt;
@@ -352,8 +352,11 @@ export class Job {
           this.#wakeIdle?.();
         },
       }).catch((err: Error) => {
-        // Another TTL or replica count than the bucket's: the instances disagree on their config.
-        throw new FatalJobError(`cluster ${this.config.cluster!.name}: ${err.message} (PVFLOW_LEASE_TTL_MS must be the same on every instance)`);
+        // The bucket exists with another TTL or replica count: the instances disagree on their config.
+        if (/exists with TTL/.test(err.message)) {
+          throw new ConfigRefusedError(`PVFLOW_LEASE_TTL_MS must be the same on every instance of cluster ${this.config.cluster!.name}: ${err.message}`);
+        }
+        throw err; // refused facts (fatal), or NATS in trouble (the attempt restarts)
       });
     }
     await this.cluster.ready();

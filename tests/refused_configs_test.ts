@@ -12,6 +12,7 @@ import { committedCounts } from "./support/committed.ts";
 import { openStream, publishRange, total } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { PvflowProcess, waitFor } from "./support/pvflow_process.ts";
+import { Sqld } from "./support/sqld.ts";
 import { withTempDirAndBinary } from "./support/suite.ts";
 
 let dir: string;
@@ -58,6 +59,10 @@ describe("refused configs - by the config alone: exit 2, one stderr line, nothin
       'PVFLOW_LATE_SUBJECT must be a subject outside PVFLOW_SUBJECTS (split pv.> would read it back), got "pv.late"'],
     ["windows with at-least-once checkpoints", { PVFLOW_WINDOW_MS: "60000", PVFLOW_CHECKPOINT_MODE: "at_least_once" },
       'PVFLOW_CHECKPOINT_MODE must be exactly_once when PVFLOW_WINDOW_MS is set (window results need aligned checkpoints), got "at_least_once"'],
+    ["cluster mode on a file database", { PVFLOW_CLUSTER: "c1", PVFLOW_DB_URL: "file:x.db" },
+      'PVFLOW_DB_URL must be a libSQL server URL (http(s)://, libsql://) shared by the instances when PVFLOW_CLUSTER is set, not a file, got "file:x.db"'],
+    ["cluster mode with windows", { PVFLOW_CLUSTER: "c1", PVFLOW_DB_URL: "http://127.0.0.1:1", PVFLOW_WINDOW_MS: "60000" },
+      'PVFLOW_WINDOW_MS must be unset when PVFLOW_CLUSTER is set (windows are not supported in cluster mode yet), got "60000"'],
     ["the status server on 0.0.0.0 without a token", { PVFLOW_HTTP_HOST: "0.0.0.0" },
       'PVFLOW_HTTP_HOST must be a loopback address (127.0.0.1, ::1 or localhost) unless PVFLOW_ADMIN_TOKEN is set (or PVFLOW_ALLOW_UNAUTHENTICATED=true), got "0.0.0.0"'],
   ];
@@ -85,6 +90,23 @@ describe("refused configs - by the config alone: exit 2, one stderr line, nothin
 });
 
 describe("refused configs - found with the real servers", () => {
+  test("refused configs - a cluster instance with other splits than the live members': exit 2 naming PVFLOW_SUBJECTS, the cluster untouched", async () => {
+    await using nats = await NatsServer.start();
+    await using sqld = await Sqld.start();
+    const { nc } = await openStream(nats.url);
+    const env = { NATS_URL: nats.url, PVFLOW_DB_URL: sqld.url, PVFLOW_CLUSTER: "c1", PVFLOW_SUBJECTS: "pv.0,pv.1" };
+    await using a = await PvflowProcess.start({ binary, cwd: dir, env: { ...env, PVFLOW_INSTANCE_ID: "a" } });
+    await a.waitReady(30_000);
+    const r = await runToExit({ ...env, PVFLOW_INSTANCE_ID: "b", PVFLOW_SUBJECTS: "pv.0" });
+    expect(r).toMatchObject({ code: 2, stdout: "" });
+    const line = 'pvflow: PVFLOW_SUBJECTS must be the same on every instance of the cluster: instance a uses "pv.0,pv.1", got "pv.0"';
+    expect(r.lines.filter((l) => l.startsWith("pvflow: "))).toEqual([line]);
+    // The refused instance never took a split: a still owns both.
+    const owned = (await a.json("/status")).body.cluster.owned.map((o: { split: string }) => o.split);
+    expect(owned).toEqual(["pv.0", "pv.1"]);
+    await nc.close();
+  }, 60_000);
+
   test("refused configs - a split outside the stream's subjects: exit 2 after asking NATS, the line naming PVFLOW_SUBJECTS last", async () => {
     await using nats = await NatsServer.start();
     const { nc } = await openStream(nats.url); // PV on pv.>

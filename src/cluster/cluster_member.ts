@@ -7,7 +7,9 @@
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { ClusterConfig } from "../config.ts";
+import type { Config } from "../config.ts";
+import { ConfigRefusedError } from "../job_streams.ts";
+import { clusterFacts, factsMismatch } from "./cluster_facts.ts";
 import { LeaseStore } from "./leases.ts";
 import { Membership } from "./membership.ts";
 
@@ -35,9 +37,8 @@ export interface ClusterStatus {
 /** What {@link ClusterMember.start} needs. */
 export interface ClusterMemberOptions {
   nc: NatsConnection;
-  cluster: ClusterConfig;
-  /** Every split of the stream (`PVFLOW_SUBJECTS`). */
-  splits: readonly string[];
+  /** The config; its `cluster` must be set. */
+  config: Readonly<Config>;
   /** Replicas of the lease bucket: those of the data stream (3 on an R3 stream). */
   replicas: number;
   /** Called with the owned splits after each change. */
@@ -53,27 +54,35 @@ export class ClusterMember {
   rebalances = 0;
   lastRebalanceAt: number | undefined;
 
-  private constructor(o: ClusterMemberOptions, store: LeaseStore) {
+  private constructor(o: ClusterMemberOptions, store: LeaseStore, facts: Record<string, string>) {
     this.#o = o;
     this.#membership = new Membership({
-      store, member: o.cluster.instanceId, splits: o.splits, log: o.log,
+      store, member: o.config.cluster!.instanceId, splits: o.config.subjects, log: o.log, facts,
       onChange: (owned) => {
         this.rebalances++;
         this.lastRebalanceAt = Date.now();
-        o.log(`cluster: this instance owns ${owned.length} of ${o.splits.length} splits${owned.length ? ` (${owned.join(", ")})` : ""}`);
+        o.log(`cluster: this instance owns ${owned.length} of ${o.config.subjects.length} splits${owned.length ? ` (${owned.join(", ")})` : ""}`);
         o.onChange(owned);
       },
       onRound: () => this.#firstRound.resolve(),
     });
   }
 
-  /** Opens the lease bucket (refused when it exists with another TTL or replica count) and starts the loop. */
+  /**
+   * Opens the lease bucket (refused when it exists with another TTL or replica count), refuses to
+   * join live members that use another stream, split set, key field or database (a
+   * {@link ConfigRefusedError}), and starts the loop.
+   */
   static async start(o: ClusterMemberOptions): Promise<ClusterMember> {
+    const cluster = o.config.cluster!;
     const store = await LeaseStore.open({
-      js: jetstream(o.nc), jsm: await jetstreamManager(o.nc), bucket: `pvflow_${o.cluster.name}`,
-      ttlMs: o.cluster.leaseTtlMs, replicas: o.replicas,
+      js: jetstream(o.nc), jsm: await jetstreamManager(o.nc), bucket: `pvflow_${cluster.name}`,
+      ttlMs: cluster.leaseTtlMs, replicas: o.replicas,
     });
-    const member = new ClusterMember(o, store);
+    const facts = clusterFacts(o.config);
+    const mismatch = factsMismatch(facts, await store.members(), cluster.instanceId);
+    if (mismatch !== undefined) throw new ConfigRefusedError(mismatch);
+    const member = new ClusterMember(o, store, facts);
     member.#membership.start();
     return member;
   }
@@ -109,7 +118,8 @@ export class ClusterMember {
   }
 
   status(): ClusterStatus {
-    const { cluster, splits } = this.#o;
+    const cluster = this.#o.config.cluster!;
+    const splits = this.#o.config.subjects;
     const view = this.#membership.view;
     const leases = (view?.leases ?? []).map((l) => ({ split: l.split, owner: l.owner, epoch: l.epoch, ageMs: l.ageMs }));
     const ids = new Set([...(view?.members ?? []).map((m) => m.member), cluster.instanceId]);

@@ -43,8 +43,8 @@ export interface Lease {
 /** What {@link LeaseStore.acquire} got: the lease, or who holds it (undefined: lost a race just now). */
 export type AcquireResult = { ok: true; lease: Lease } | { ok: false; owner: string | undefined };
 
-/** A live member's heartbeat. */
-export interface MemberBeat { member: string; ageMs: number }
+/** A live member's heartbeat, with what it wrote in it (see {@link LeaseStore.heartbeat}). */
+export interface MemberBeat { member: string; ageMs: number; facts?: Record<string, string> }
 
 interface LeaseValue { owner: string; epoch?: number }
 
@@ -141,9 +141,9 @@ export class LeaseStore {
     return out.sort((a, b) => (a.split < b.split ? -1 : a.split > b.split ? 1 : 0));
   }
 
-  /** Writes this member's heartbeat (it lives for the TTL). */
-  async heartbeat(member: string): Promise<void> {
-    await this.js.publish(`${this.#prefix}.members.${encodeKeyToken(member)}`, JSON.stringify({ member }));
+  /** Writes this member's heartbeat (it lives for the TTL), with `facts` the others can compare with theirs. */
+  async heartbeat(member: string, facts?: Record<string, string>): Promise<void> {
+    await this.js.publish(`${this.#prefix}.members.${encodeKeyToken(member)}`, JSON.stringify({ member, facts }));
   }
 
   /** Removes this member's heartbeat at once (a graceful leave; a killed member's just expires). */
@@ -156,7 +156,7 @@ export class LeaseStore {
   /** Members with a live heartbeat, sorted by id. */
   async members(): Promise<MemberBeat[]> {
     const out = [...await this.#lastPerSubject("members")].filter(([, m]) => m.header.get(OPERATION) !== RELEASED)
-      .map(([token, m]) => ({ member: decodeKeyToken(token), ageMs: ageOf(m) }));
+      .map(([token, m]) => ({ member: decodeKeyToken(token), ageMs: ageOf(m), facts: factsOf(m) }));
     return out.sort((a, b) => (a.member < b.member ? -1 : a.member > b.member ? 1 : 0));
   }
 
@@ -197,6 +197,14 @@ function parseLease(split: string, m: StoredMsg): Lease | undefined {
   if (m.header.get(OPERATION) === RELEASED) return undefined;
   const v = m.json<LeaseValue>();
   return { split, owner: v.owner, revision: m.seq, epoch: v.epoch ?? m.seq, ageMs: ageOf(m) };
+}
+
+function factsOf(m: StoredMsg): Record<string, string> | undefined {
+  try {
+    return m.json<{ facts?: Record<string, string> }>().facts;
+  } catch {
+    return undefined; // not written by this version
+  }
 }
 
 function ageOf(m: StoredMsg): number {

@@ -26,6 +26,8 @@ export interface MembershipOptions {
   splits: readonly string[];
   /** How often leases and the heartbeat are renewed. @default store.ttlMs / 3 */
   renewEveryMs?: number;
+  /** Written in every heartbeat, for the others to compare with theirs (see {@link MemberBeat}). */
+  facts?: Record<string, string>;
   /** Called with the owned splits (sorted) after each change. */
   onChange?(owned: string[]): void;
   /** Called after each round, whether it changed anything or not. */
@@ -101,7 +103,7 @@ export class Membership {
     const { store, member, splits } = this.#o;
     let pending = false;
     try {
-      await store.heartbeat(member);
+      await store.heartbeat(member, this.#o.facts);
       const beats = await store.members();
       const members = beats.map((m) => m.member);
       const leaseList = await store.list();
