@@ -14,6 +14,7 @@ import { CheckpointCoordinator, type CheckpointRecord } from "./checkpoint/coord
 import type { Committer } from "./checkpoint/commit_worker.ts";
 import { isFenced, isSplitFenced, type CheckpointStore, type RestoredCheckpoint } from "./checkpoint/store.ts";
 import { ClusterMember } from "./cluster/cluster_member.ts";
+import { attemptFence } from "./cluster/fence_token.ts";
 import { connectNats } from "./nats/connect.ts";
 import { scanDeadLetters } from "./dead_letter_scan.ts";
 import type { CountTaskInit } from "./operators/count_task.ts";
@@ -298,7 +299,7 @@ export class Job {
     const cluster = this.config.cluster && await this.#joinCluster(nc, info);
     if (this.#stopRequested) return;
     const splits = cluster ? cluster.owned() : [...this.config.subjects];
-    const fence = cluster?.fence(splits);
+    const fence = cluster && attemptFence(cluster.fence(splits), ++this.#clusterAttempts);
     this.splits = splits;
     if (cluster && splits.length === 0) return await this.#idle();
     const restored = await this.#restore(fence);
@@ -364,6 +365,8 @@ export class Job {
   }
 
   #wakeIdle: (() => void) | undefined;
+  /** Cluster mode: attempts so far, the low part of every fencing token (see {@link attemptFence}). */
+  #clusterAttempts = 0;
 
   /** Cluster mode, no split owned: RUNNING (serving the shared counts) until some split comes this way. */
   async #idle(): Promise<void> {
