@@ -1,33 +1,29 @@
 /**
  * @module
- * The job: wires the graph and keeps it alive. Each attempt reads the latest completed
- * checkpoint, spawns the count subtasks (restored by key group) and the source subtasks (resuming
- * every split after its position), connects every source to every count subtask with a channel,
- * and runs the checkpoint coordinator. When any subtask fails, the attempt is torn down and the
- * job restarts from the latest completed checkpoint, with exponential backoff; too many failures
- * in a row without a completed checkpoint make it FAILED. `stop()` takes a final checkpoint.
+ * The job: keeps the graph alive. Each attempt ({@link Attempt}, which wires and runs the graph)
+ * starts from the latest completed checkpoint — in cluster mode from the owned splits, claimed
+ * under their leases. When any subtask fails, the attempt is torn down and the job restarts with
+ * exponential backoff; too many failures in a row without a completed checkpoint make it FAILED;
+ * a change of the owned splits (cluster mode) restarts it at once. `stop()` takes a final
+ * checkpoint (and in cluster mode releases the leases).
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { StreamInfo } from "@nats-io/jetstream";
+import { Attempt, RebalanceError } from "./attempt.ts";
 import { redactUrl, type Config } from "./config.ts";
-import { CheckpointCoordinator, type CheckpointRecord } from "./checkpoint/coordinator.ts";
+import type { CheckpointCoordinator, CheckpointData, CheckpointRecord } from "./checkpoint/coordinator.ts";
 import type { Committer } from "./checkpoint/commit_worker.ts";
-import { isFenced, isSplitFenced, type CheckpointStore, type RestoredCheckpoint } from "./checkpoint/store.ts";
+import { isSplitFenced, type CheckpointStore, type RestoredCheckpoint } from "./checkpoint/store.ts";
 import { ClusterMember } from "./cluster/cluster_member.ts";
 import { attemptFence } from "./cluster/fence_token.ts";
 import { connectNats } from "./nats/connect.ts";
 import { scanDeadLetters } from "./dead_letter_scan.ts";
-import type { CountTaskInit } from "./operators/count_task.ts";
-import { BarrierCell } from "./runtime/barrier_cell.ts";
-import { partitionByKeyGroup } from "./runtime/key_group.ts";
-import type { SourceTaskInit } from "./source/jetstream_source.ts";
-import type { SplitPositions, TaskControl, TaskMetrics, TaskReport } from "./types.ts";
+import type { SplitPositions } from "./types.ts";
 import { JobMetrics } from "./job_metrics.ts";
 import { checkPositions, ConfigRefusedError, FatalJobError, StreamAdmin } from "./job_streams.ts";
 import { StallWatch, type StalledSplit } from "./stall_watch.ts";
 import { RestartPolicy } from "./job_restart.ts";
 import { sleep } from "./platform.ts";
-import { windowPartition } from "./operators/window_partition.ts";
 import { WindowOutbox } from "./window_outbox.ts";
 
 /** Job states, as Flink's `JobStatus` where they overlap. */
@@ -38,49 +34,9 @@ export type JobState = "CREATED" | "RESTORING" | "RUNNING" | "RESTARTING" | "STO
  * (`mod.ts`): inside the bundle, this module's `import.meta.url` is the binary's, not this file's.
  */
 const DEFAULT_WORKER_URL = new URL("./runtime/task_worker.ts", import.meta.url);
-const METRICS_INTERVAL_MS = 500;
-/** How long a teardown waits for the final metrics of the tasks still alive. */
-const FINAL_METRICS_WAIT_MS = 200;
-const FLUSH_INTERVAL_MS = 20;
-/** How often a source recomputes and emits its watermark (windows on). */
-const WATERMARK_INTERVAL_MS = 200;
-const READY_TIMEOUT_MS = 30_000;
-/** Idle heartbeat of the sources' pull requests: a consumer's dead server is noticed in ~2 of them. */
-const HEARTBEAT_MS = 1000;
 /** A split is stalled after this many checkpoint intervals without progress, at least STALL_MIN_MS. */
 const STALL_INTERVALS = 10;
 const STALL_MIN_MS = 10_000;
-
-interface Task {
-  role: "source" | "count";
-  subtask: number;
-  worker: Worker;
-  ready?: boolean;
-  /** Crashed or exited: answers nothing more. */
-  gone?: boolean;
-}
-
-/**
- * The owned splits changed (cluster mode): the attempt ends and the next one runs with the new
- * set, at once — not a failure, and not counted as one.
- */
-class RebalanceError extends Error {}
-
-/** One run of the graph, from spawn to teardown. */
-interface Attempt {
-  /** The splits this attempt reads (all of them, or in cluster mode the owned ones). */
-  splits: string[];
-  sources: number;
-  /** Cluster mode: a commit failed; its outcome is unknown, so nothing more is committed (the attempt restarts). */
-  commitsClosed?: boolean;
-  tasks: Task[];
-  coordinator: CheckpointCoordinator;
-  /** Rejects on the first subtask failure. */
-  failed: Promise<never>;
-  /** A reason string restarts the job; a {@link FatalJobError} makes it FAILED. */
-  fail(reason: string | Error): void;
-  stopped: Set<string>;
-}
 
 /** Runs the pipeline described by `config`; see the module doc. */
 export class Job {
@@ -318,11 +274,27 @@ export class Job {
     checkPositions({ ...this.config, subjects: splits }, restored, info);
     const deadLettered = await this.#scanDeadLetters(nc, restored, splits);
     if (this.#stopRequested) return;
-    const attempt = this.#spawn(restored, info.created, deadLettered, splits, fence);
+    const injectFault = this.metrics.attempts < this.config.faultAttempts;
+    this.metrics.beginAttempt();
+    const attempt = new Attempt({
+      config: { ...this.config, subjects: splits, sourceParallelism: Math.min(this.config.sourceParallelism, splits.length) },
+      restored, streamCreated: info.created, deadLettered, fence, firstCheckpointId: this.#nextCheckpointId, injectFault,
+      workerUrl: this.#workerUrl, committer: this.#committer, metrics: this.metrics,
+      hooks: {
+        triggered: (id) => { this.#nextCheckpointId = id + 1; },
+        committed: (data) => this.#onCommitted(data),
+        finished: (r) => {
+          this.metrics.checkpointFinished(r);
+          if (r.status === "COMPLETED") this.latestCompleted = r;
+          if (r.status === "FAILED" && !this.#stopRequested) this.#log(`checkpoint ${r.id} FAILED: ${r.failureReason}`);
+        },
+        log: this.#log,
+      },
+    });
     this.#attempt = attempt;
     // The splits moved while this attempt was restoring: start over with the new set.
     if (cluster && !sameSplits(cluster.owned(), splits)) attempt.fail(new RebalanceError("cluster: the owned splits changed while restoring"));
-    await Promise.race([attempt.failed, this.#allReady(attempt)]);
+    await Promise.race([attempt.failed, attempt.ready()]);
     if (this.#stopRequested) return;
     this.stalls.reset();
     this.#setState("RUNNING");
@@ -480,219 +452,25 @@ export class Job {
     }
   }
 
-  #spawn(
-    restored: RestoredCheckpoint, streamCreated: string, deadLettered: Record<string, number[]>, splits: string[],
-    fence: Record<string, number> | undefined,
-  ): Attempt {
-    const c = { ...this.config, subjects: splits, sourceParallelism: Math.min(this.config.sourceParallelism, splits.length) };
-    const injectFault = this.metrics.attempts < c.faultAttempts;
-    this.metrics.beginAttempt();
-    const failed = Promise.withResolvers<never>();
-    failed.promise.catch(() => {});
-    let failedOnce = false;
-    const tasks: Task[] = [];
-    const stopped = new Set<string>();
-    const cells = Array.from({ length: c.sourceParallelism }, () => new BarrierCell());
-    const attempt: Attempt = {
-      splits,
-      sources: c.sourceParallelism,
-      tasks,
-      stopped,
-      failed: failed.promise,
-      fail: (reason) => {
-        if (failedOnce) return;
-        failedOnce = true;
-        failed.reject(typeof reason === "string" ? new Error(reason) : reason);
-      },
-      coordinator: new CheckpointCoordinator({
-        intervalMs: c.checkpointIntervalMs,
-        timeoutMs: c.checkpointTimeoutMs,
-        minPauseMs: c.checkpointMinPauseMs,
-        sources: c.sourceParallelism,
-        counts: c.parallelism,
-        firstCheckpointId: this.#nextCheckpointId,
-        trigger: (barrier) => {
-          this.#nextCheckpointId = barrier.checkpointId + 1;
-          for (const cell of cells) cell.publish(barrier);
-          for (const t of tasks) if (t.role === "source") post(t, { kind: "trigger", barrier });
-        },
-        commit: async (data) => {
-          if (attempt.commitsClosed) throw new Error("an earlier commit of this attempt failed; the attempt restarts");
-          const r = await this.#committer.commit(fence ? { ...data, fence } : data, streamCreated, staging ? staging.length : 0).catch((err: Error) => {
-            // Another process claimed the database: never commit again (it would overwrite newer state).
-            if (isFenced(err.message)) attempt.fail(new FatalJobError(err.message));
-            else if (fence) {
-              // Deltas cannot be carried past a commit whose outcome is unknown: restart from what landed.
-              attempt.commitsClosed = true;
-              attempt.fail(isSplitFenced(err.message) ? new RebalanceError(err.message) : `checkpoint ${data.record.id} commit failed: ${err.message}`);
-            }
-            throw err;
-          });
-          this.committed = {
-            checkpointId: data.record.id,
-            positions: { ...this.committed.positions, ...data.positions },
-          };
-          this.committedRecords = data.record.subtasks.reduce((a, s) => a + (s.counted ?? 0), this.#restoredRecords);
-          this.#attemptCompletedCheckpoint = true;
-          if (data.windows) this.windowOutbox?.kick(this.natsConnected ? this.#nc : undefined);
-          return r;
-        },
-        notifyComplete: (id) => { for (const t of tasks) post(t, { kind: "complete", checkpointId: id }); },
-        notifyAbort: (id) => { for (const t of tasks) if (t.role === "count") post(t, { kind: "abort", checkpointId: id }); },
-        onFinished: (r) => {
-          this.metrics.checkpointFinished(r);
-          if (r.status === "COMPLETED") this.latestCompleted = r;
-          if (r.status === "FAILED" && !this.#stopRequested) this.#log(`checkpoint ${r.id} FAILED: ${r.failureReason}`);
-        },
-      }),
+  /** A checkpoint of the current attempt was committed. */
+  #onCommitted(data: CheckpointData): void {
+    this.committed = {
+      checkpointId: data.record.id,
+      positions: { ...this.committed.positions, ...data.positions },
     };
-
-    const parts = partitionByKeyGroup(restored.counts, c.maxParallelism, c.parallelism);
-    const windowParts = c.windows && windowPartition(restored.windows, c.maxParallelism, c.parallelism);
-    // One channel per (source, count) pair.
-    const links = Array.from({ length: c.sourceParallelism }, () =>
-      Array.from({ length: c.parallelism }, () => new MessageChannel()));
-
-    const onReport = (t: Task, r: TaskReport) => {
-      switch (r.kind) {
-        case "ack": attempt.coordinator.acknowledge(r); break;
-        case "declined": attempt.coordinator.decline(r.checkpointId, `${r.role} ${r.subtask}: ${r.reason}`); break;
-        case "metrics": this.metrics.update(r as TaskMetrics); break;
-        case "stopped": stopped.add(`${t.role}:${t.subtask}`); break;
-        case "failed": {
-          const reason = `${t.role} subtask ${t.subtask} failed: ${r.error}`;
-          attempt.fail(r.fatal ? new FatalJobError(reason) : reason);
-          break;
-        }
-        case "log": this.#log(r.line); break;
-        case "ready": t.ready = true; this.#readyChanged?.(); break;
-      }
-    };
-    const spawn = (role: "source" | "count", subtask: number, init: SourceTaskInit | CountTaskInit, transfer: MessagePort[]) => {
-      const worker = new Worker(this.#workerUrl, { type: "module" });
-      const t: Task = { role, subtask, worker };
-      tasks.push(t);
-      worker.onmessage = (e: MessageEvent<TaskReport>) => onReport(t, e.data);
-      worker.addEventListener("error", (e) => {
-        e.preventDefault(); // handled: Deno would otherwise rethrow it in this thread and exit
-        t.gone = true;
-        attempt.fail(`${role} subtask ${subtask} crashed: ${(e as ErrorEvent).message}`);
-      });
-      worker.addEventListener("close", () => {
-        t.gone = true;
-        attempt.fail(`${role} subtask ${subtask} exited`);
-      });
-      worker.postMessage(init, transfer);
-    };
-    // With a commit thread, count subtasks stage their snapshots there directly.
-    const staging = this.#committer.attach
-      ? Array.from({ length: c.parallelism }, () => new MessageChannel())
-      : undefined;
-    if (staging) {
-      this.#committer.attach!(staging.map((ch) => ch.port2));
-      this.#committer.onLost = (why) => attempt.fail(why);
-    }
-    for (let i = 0; i < c.parallelism; i++) {
-      const inputs = links.map((row) => row[i].port2);
-      const commitPort = staging?.[i].port1;
-      spawn("count", i, {
-        role: "count",
-        subtask: i,
-        inputs,
-        mode: c.checkpointMode,
-        restored: parts[i],
-        metricsIntervalMs: METRICS_INTERVAL_MS,
-        faultThrowAt: injectFault && i === 0 ? c.faultCountThrowAt : undefined,
-        commitPort,
-        deltas: fence !== undefined,
-        windows: c.windows && { sizeMs: c.windows.sizeMs, allowedLatenessMs: c.windows.allowedLatenessMs, restored: windowParts?.[i] },
-      }, commitPort ? [...inputs, commitPort] : inputs);
-    }
-    for (let s = 0; s < c.sourceParallelism; s++) {
-      const outputs = links[s].map((ch) => ch.port1);
-      const splits = c.subjects
-        .filter((_, i) => i % c.sourceParallelism === s)
-        .map((subject) => ({
-          subject, position: restored.positions[subject] ?? 0, deadLettered: deadLettered[subject] ?? [],
-          maxEventTime: restored.maxEventTimes?.[subject], watermark: restored.watermarks?.[subject],
-        }));
-      spawn("source", s, {
-        role: "source",
-        subtask: s,
-        nats: { natsServers: c.natsServers, natsAuth: c.natsAuth },
-        stream: c.stream,
-        splits,
-        outputs,
-        credits: c.channelCredits,
-        batchSize: c.batchSize,
-        maxParallelism: c.maxParallelism,
-        keyField: c.keyField,
-        maxEventBytes: c.maxEventBytes,
-        dlqSubject: c.dlqSubject,
-        metricsIntervalMs: METRICS_INTERVAL_MS,
-        flushIntervalMs: FLUSH_INTERVAL_MS,
-        barriers: cells[s].buffer,
-        consumerInactiveMs: c.consumerInactiveMs,
-        heartbeatMs: HEARTBEAT_MS,
-        windows: c.windows && { ...c.windows, watermarkIntervalMs: WATERMARK_INTERVAL_MS },
-      }, outputs);
-    }
-    return attempt;
+    this.committedRecords = data.record.subtasks.reduce((a, s) => a + (s.counted ?? 0), this.#restoredRecords);
+    this.#attemptCompletedCheckpoint = true;
+    if (data.windows) this.windowOutbox?.kick(this.natsConnected ? this.#nc : undefined);
   }
 
-  #readyChanged: (() => void) | undefined;
-
-  #allReady(attempt: Attempt): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`subtasks not ready after ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-      const check = () => {
-        if (attempt.tasks.every((t) => t.ready)) {
-          clearTimeout(timer);
-          this.#readyChanged = undefined;
-          resolve();
-        }
-      };
-      this.#readyChanged = check;
-      check();
-    });
-  }
-
-  /** Stops the coordinator and terminates every worker of the current attempt. */
+  /** Tears the current attempt down (see {@link Attempt.teardown}). */
   async #teardown(): Promise<void> {
     const a = this.#attempt;
     if (!a) return;
     this.#attempt = undefined;
-    a.coordinator.stop();
-    await a.coordinator.settle(); // a commit in flight lands (or fails) before anyone restores
+    await a.teardown();
     this.#pastHistory = [...a.coordinator.history, ...this.#pastHistory].slice(0, 100);
-    await this.#finalMetrics(a.tasks);
-    for (const t of a.tasks) {
-      t.worker.onmessage = null;
-      t.worker.terminate();
-    }
     this.metrics.endAttempt();
-  }
-
-  /**
-   * Cancels every task still alive and waits briefly for its final metrics: the totals carried
-   * into the next attempt then include what was done since the last periodic report (say, dead
-   * letters stored just before a crash, which the replay skips and so never reports again).
-   */
-  async #finalMetrics(tasks: Task[]): Promise<void> {
-    const waiting = new Set(tasks.filter((t) => !t.gone));
-    if (waiting.size === 0) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, FINAL_METRICS_WAIT_MS);
-      for (const t of waiting) {
-        t.worker.onmessage = (e: MessageEvent<TaskReport>) => {
-          if (e.data.kind !== "metrics") return; // the attempt is over: only its numbers matter
-          this.metrics.update(e.data as TaskMetrics);
-          waiting.delete(t);
-          if (waiting.size === 0) { clearTimeout(timer); resolve(); }
-        };
-        post(t, { kind: "cancel" });
-      }
-    });
   }
 
   #setState(state: JobState, reason?: string): void {
@@ -720,6 +498,3 @@ async function until(check: () => boolean, timeoutMs: number): Promise<void> {
   while (!check() && Date.now() < end) await sleep(20);
 }
 
-function post(t: Task, msg: TaskControl): void {
-  t.worker.postMessage(msg);
-}
