@@ -31,7 +31,7 @@ export async function lastCompletedAt(job: JobView, store?: StoredCheckpoints): 
 export async function committedLag(job: JobView): Promise<Record<string, number> | undefined> {
   const last = await job.splitLastSequences?.();
   if (!last) return undefined;
-  return Object.fromEntries(job.config.subjects.map((s) =>
+  return Object.fromEntries((job.splits ?? job.config.subjects).map((s) =>
     [s, Math.max(0, (last[s] ?? 0) - (job.committed.positions[s] ?? 0))]));
 }
 

@@ -225,7 +225,14 @@ export function metricsText(job: JobView): string {
     .gauge("pvflow_keys", "Distinct keys in the count subtasks.", job.metrics.keys)
     .gauge("pvflow_up", "1 while the job is RUNNING.", job.state === "RUNNING" ? 1 : 0)
     .gauge("pvflow_nats_connected", "1 while the NATS connection is up.", job.natsConnected ? 1 : 0);
-  const splits = job.config.subjects;
+  const splits = job.splits ?? job.config.subjects; // cluster mode: the owned ones
+  const cluster = job.cluster?.status();
+  if (cluster) {
+    m.gauge("pvflow_cluster_members", "Live members of this instance's cluster (by heartbeat).", cluster.members.length)
+      .gauge("pvflow_cluster_owned_splits", "Splits this instance holds the lease of.", cluster.owned.length)
+      .gauge("pvflow_cluster_unowned_splits", "Splits nobody holds a lease of (moving, or no member left).", cluster.unowned.length)
+      .counter("pvflow_cluster_rebalances_total", "Changes of this instance's owned splits.", cluster.rebalances);
+  }
   m.gauge("pvflow_split_lag", "Events in the stream not yet read, per split.",
     splits.map((s) => [{ split: s }, job.metrics.splits[s]?.pending ?? 0]));
   m.gauge("pvflow_split_committed_position", "Stream sequence of the latest completed checkpoint, per split.",

@@ -774,3 +774,31 @@ describe("status app - rates and count subtasks", () => {
     expect((await f.get("/status/history")).status).toBe(404);
   });
 });
+
+describe("status app - cluster mode", () => {
+  test("status app - cluster mode: /status has the cluster section and only the owned splits; /metrics the cluster families", async () => {
+    const f = await fixture();
+    const cluster = {
+      name: "c1", instance: "a", leaseTtlMs: 6000, owned: [{ split: "pv.1", epoch: 7 }, { split: "pv.3", epoch: 9 }],
+      members: [{ id: "a", heartbeatAgeMs: 100, splits: ["pv.1", "pv.3"], self: true }, { id: "b", heartbeatAgeMs: 900, splits: ["pv.0"], self: false }],
+      leases: [{ split: "pv.0", owner: "b", epoch: 5, ageMs: 900 }, { split: "pv.1", owner: "a", epoch: 7, ageMs: 100 }, { split: "pv.3", owner: "a", epoch: 9, ageMs: 100 }],
+      unowned: ["pv.2"], rebalances: 3, lastRebalanceAt: 1, viewAgeMs: 50,
+    };
+    f.job.cluster = { status: () => cluster } as unknown as Job["cluster"];
+    f.job.splits = ["pv.1", "pv.3"];
+    const { body } = await f.get("/status");
+    expect(body.cluster).toEqual(cluster);
+    expect(body.splits.map((s: { split: string }) => s.split)).toEqual(["pv.1", "pv.3"]);
+    const families = parsePrometheusText(await (await f.app.request("/metrics")).text());
+    const value = (name: string) => families.get(name)?.samples[0]?.value;
+    expect([value("pvflow_cluster_members"), value("pvflow_cluster_owned_splits"), value("pvflow_cluster_unowned_splits"),
+      value("pvflow_cluster_rebalances_total")]).toEqual([2, 2, 1, 3]);
+    expect(families.get("pvflow_split_lag")?.samples.map((s) => s.labels.split)).toEqual(["pv.1", "pv.3"]);
+  });
+
+  test("status app - without cluster mode there is no cluster section nor cluster family", async () => {
+    const f = await fixture();
+    expect((await f.get("/status")).body.cluster).toBeUndefined();
+    expect(parsePrometheusText(await (await f.app.request("/metrics")).text()).has("pvflow_cluster_members")).toBe(false);
+  });
+});
