@@ -1,37 +1,95 @@
 /**
  * @module
- * Lease failover time with default settings (TTL 6 s, renew every 2 s): three members share 12
- * splits on a real nats-server; one stops without releasing (a kill); prints JSON with the time
- * from the kill until the survivors own every split (at most TTL + a retry round after its last renewal).
- * Run: `bun bench/cluster_failover.ts`. Only the lease layer: no pipeline, no commits.
+ * Failover and rebalance times of pvflow instances under a live publisher, default settings
+ * (lease TTL 6 s, checkpoints every 1 s), read from the shared database's `positions` table:
+ *
+ * - failover: two instances own three splits each; `kill -9` of one; the time until each of its
+ *   splits is committed again by the survivor (a newer lease epoch and a position past the one
+ *   at the kill), and until the survivor's `/status` shows it owning all six.
+ * - rebalance: two instances as above; a third starts; the time until each split the sticky
+ *   assignment moves to it (one from each) is committed again by it, and until it is ready.
+ *
+ * Both also give every split's longest commit gap around the event, and end with `drain()` (the
+ * committed counts equal the published events: the run was exact).
  */
-import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { NatsServer } from "../tests/support/nats_server.ts";
-import { LeaseStore } from "../src/cluster/leases.ts";
-import { Membership } from "../src/cluster/membership.ts";
+import { assignSplits, movedSplits } from "../src/cluster/assignment.ts";
+import { LiveCluster } from "./cluster_live.ts";
+import { until } from "./cluster_parts.ts";
 
-const splits = Array.from({ length: 12 }, (_, i) => `pv.${i}`);
-await using nats = await NatsServer.start();
-const conns = [];
-const members: Membership[] = [];
-for (const id of ["a", "b", "c"]) {
-  const nc = await connect({ servers: nats.url });
-  conns.push(nc);
-  const store = await LeaseStore.open({ js: jetstream(nc), jsm: await jetstreamManager(nc), bucket: "bench" });
-  members.push(new Membership({ store, member: id, splits}));
+/** One failover run. */
+export interface FailoverResult {
+  /** Kill → every split of the killed instance committed again by the survivor. */
+  committedAgainMs: number;
+  /** Kill → the survivor's `/status` owning every split. */
+  leaseTakeoverMs: number;
+  /** The longest commit gap of the killed instance's splits / of the survivor's own, around the kill. */
+  maxGapMovedMs: number;
+  maxGapKeptMs: number;
 }
-for (const m of members) m.start();
-const owners = () => members.slice(0, 2).flatMap((m) => m.owned);
-while (!members.every((m) => m.owned.length === 4)) await Bun.sleep(20);
-await Bun.sleep(3000); // let renewals settle into their rhythm
-const killedAt = Date.now();
-await members[2].stop();
-while (new Set(owners()).size !== splits.length) await Bun.sleep(10);
-const tookOverAt = Date.now();
-for (const m of members) await m.stop();
-for (const nc of conns) await nc.close();
-console.log(JSON.stringify({
-  bench: "cluster_failover", ttlMs: 6000, renewEveryMs: 2000, splits: splits.length,
-  killToTakeoverMs: tookOverAt - killedAt,
-}));
+
+/** Kill -9 of one of two instances; see the module doc. */
+export async function failover(binary: string, natsUrls: string, name: string, rate: number): Promise<FailoverResult> {
+  await using c = await LiveCluster.start(binary, natsUrls, name, rate);
+  await c.spawn("a");
+  const b = await c.spawn("b");
+  await c.steady(["a", "b"]);
+  await Bun.sleep(3000); // renewals in their rhythm: the kill lands anywhere in a renew interval
+  const victim = (await c.view("b")).owned;
+  const before = c.latest();
+  const t0 = performance.now();
+  b.proc.kill("SIGKILL");
+  let takeover = 0;
+  const watching = until(async () => (await c.view("a")).owned.length === c.subjects.length, 60_000, "a owning every split", 10)
+    .then(() => (takeover = performance.now()));
+  const again = await Promise.all(victim.map((o) => c.committedAgain(o.split, o.epoch, before.get(o.split)!.seq)));
+  await watching;
+  const done = Math.max(...again);
+  await Bun.sleep(2000); // a kept split's gap (its owner restarts on the change) may end after the moved ones'
+  const gap = gaps(c, victim.map((o) => o.split), t0, performance.now());
+  await c.drain();
+  return { committedAgainMs: done - t0, leaseTakeoverMs: takeover - t0, maxGapMovedMs: gap(true), maxGapKeptMs: gap(false) };
+}
+
+/** One rebalance run. */
+export interface RebalanceResult {
+  /** Splits the join moved. */
+  moved: string[];
+  /** Start of the joining process → its moved splits committed again by it. */
+  committedAgainMs: number;
+  /** Start of the joining process → its `/readyz` 200. */
+  joinerReadyMs: number;
+  maxGapMovedMs: number;
+  maxGapKeptMs: number;
+}
+
+/** A third instance joins two; see the module doc. */
+export async function rebalance(binary: string, natsUrls: string, name: string, rate: number): Promise<RebalanceResult> {
+  await using c = await LiveCluster.start(binary, natsUrls, name, rate);
+  await c.spawn("a");
+  await c.spawn("b");
+  await c.steady(["a", "b"]);
+  await Bun.sleep(3000);
+  const leases = (await c.view("a")).leases;
+  const owners = new Map(leases.map((l) => [l.split, l.owner]));
+  const moved = movedSplits(["a", "b", "c"], owners, assignSplits(["a", "b", "c"], c.subjects, owners));
+  const before = c.latest();
+  const t0 = performance.now();
+  const joiner = await c.spawn("c");
+  let ready = 0;
+  const watching = joiner.waitReady(60_000).then(() => (ready = performance.now()));
+  const again = await Promise.all(moved.map((s) => c.committedAgain(s, before.get(s)!.epoch ?? 0, before.get(s)!.seq)));
+  await watching;
+  const done = Math.max(...again);
+  await Bun.sleep(2000);
+  const gap = gaps(c, moved, t0, performance.now());
+  const owned = (await c.view("c")).owned.map((o) => o.split);
+  if (owned.join() !== moved.join()) throw new Error(`the joiner owns ${owned.join()}, the assignment moved ${moved.join()}`);
+  await c.drain();
+  return { moved, committedAgainMs: done - t0, joinerReadyMs: ready - t0, maxGapMovedMs: gap(true), maxGapKeptMs: gap(false) };
+}
+
+/** The longest commit gap among the `moved` splits (`true`) or the others (`false`) around [from, to]. */
+function gaps(c: LiveCluster, moved: string[], from: number, to: number): (moved: boolean) => number {
+  const set = new Set(moved);
+  return (m) => Math.max(...c.subjects.filter((s) => set.has(s) === m).map((s) => c.samples.maxGap(s, from, to)));
+}

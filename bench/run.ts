@@ -6,7 +6,9 @@
  * then a summary of RATIOS against baselines measured in the same run. Never part of the tests.
  *
  * Knobs: BENCH_N (1000000 events), BENCH_REPS (3), BENCH_NAIVE_N (50000), BENCH_ONLY (comma list
- * of scenario names), BENCH_LIVE_RATE (20000/s), BENCH_LIVE_SECONDS (20).
+ * of scenario names), BENCH_LIVE_RATE (20000/s), BENCH_LIVE_SECONDS (20). BENCH_CLUSTER=1 adds the
+ * cluster scenarios of `bench/cluster.ts` (a 3-node JetStream cluster and sqld; several minutes:
+ * off by default), with its knobs BENCH_CLUSTER_N and BENCH_CLUSTER_RATE.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -17,6 +19,7 @@ import { ceiling, naive, rival } from "./baselines.ts";
 import { liveLatency } from "./live.ts";
 import { prefill, splits } from "./prefill.ts";
 import { runPvflow, type RunResult } from "./pvflow_run.ts";
+import { clusterBench, clusterKnobs } from "./cluster.ts";
 import { recoveryTime } from "./recovery.ts";
 import { ratio, stat, type Stat } from "./stats.ts";
 
@@ -107,6 +110,11 @@ if (want("live")) {
   }, { target_rate: rate, seconds, checkpoint_interval_ms: 1000 });
 }
 
+// --- cluster mode (BENCH_CLUSTER=1) ---------------------------------------------------------
+const clusterSummary = process.env.BENCH_CLUSTER === "1"
+  ? await clusterBench({ binary, ...clusterKnobs(), reps: REPS, want, print })
+  : undefined;
+
 // --- ratios ------------------------------------------------------------------------------
 const r = (a: string, fa: string, b: string, fb: string) =>
   results[a]?.[fa] && results[b]?.[fb] ? ratio(results[a][fa], results[b][fb]) : null;
@@ -126,4 +134,5 @@ console.log(JSON.stringify({
     peak_rss_mb_1M_keys: "<= 300",
   },
 }));
+if (clusterSummary) console.log(JSON.stringify(clusterSummary));
 await rm(dir, { recursive: true, force: true });
