@@ -4,8 +4,8 @@
  * match `/status` and `/counts` — live while events arrive (the page's value lies between two
  * `/status` reads around one of its refreshes), exactly once the stream is idle; its rates are the
  * server's (`/status/history`, kept across a reload); its per-count-subtask numbers are `/status`'s
- * and add up to the totals — and the page sends no request to any other host. A screenshot is kept
- * in the test's temp dir.
+ * and add up to the totals; without cluster mode there is no Cluster card — and the page sends no
+ * request to any other host. A screenshot is kept in the test's temp dir.
  *
  * Without Chromium (`/usr/bin/chromium`, or `PVFLOW_CHROMIUM`) the test is skipped, with a warning:
  * `PVFLOW_WITH_BROWSER=1 bash scripts/ensure_deps.sh` installs it.
@@ -249,6 +249,9 @@ test.skipIf(!HAVE_CHROMIUM)("dashboard - Chromium shows the live job, and its nu
     expect(s.subtasks.reduce((a, x) => a + x.counted, 0)).toBe(after.records.counted);
     expect(s.subtasks.reduce((a, x) => a + x.keys, 0)).toBe(after.keys);
     expect(s.subtasks.every((x) => x.keys > 0)).toBe(true);
+    // Without PVFLOW_CLUSTER: no cluster section, no Cluster card (dashboard_cluster_test.ts has the other case).
+    expect(after.cluster).toBeUndefined();
+    expect(await page.locator('[data-testid="cluster-card"]').isHidden()).toBe(true);
 
     // A reload keeps the history: it is the server's, not the page's.
     const pointsBefore = (await pv.json("/status/history")).body.points;

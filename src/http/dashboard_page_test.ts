@@ -51,10 +51,17 @@ test("dashboard page - has the data-testid hooks that tests read", () => {
   for (const id of [
     "state", "records-in", "records-per-second", "restarts", "dead-lettered", "latest-checkpoint", "keys",
     "refreshed", "job-graph", "throughput", "checkpoint-timeline", "lag", "top-keys", "records-committed", "count-subtasks",
+    "cluster-card", "cluster-summary", "cluster-members", "cluster-leases",
   ]) expect(html).toContain(`data-testid="${id}"`);
-  for (const id of ["top-key-row", "lag-row", "checkpoint", "graph-split", "graph-source", "graph-count", "subtask-row"]) {
+  for (const id of [
+    "top-key-row", "lag-row", "checkpoint", "graph-split", "graph-source", "graph-count", "subtask-row", "cluster-member", "cluster-lease",
+  ]) {
     expect(html).toContain(`data-testid="${id}"`);
   }
+});
+
+test("dashboard page - the cluster card starts hidden (the page shows it when /status has a cluster section)", () => {
+  expect(html).toMatch(/<section class="card w12" data-testid="cluster-card" hidden>/);
 });
 
 test("dashboard page - the status app serves it at GET / as HTML", async () => {
