@@ -1,10 +1,10 @@
 /**
  * @module
  * Sample page-view traffic for the demo: `{"site":"site<k>","user":"u<n>","ts":<ms>}` published
- * to JetStream splits `pv.0`..`pv.3` (the split is a hash of the site, so one site always lands
- * on one split), with a Zipf-like site distribution and about 0.5% malformed events so the
- * dead-letter path shows. Creates the stream (subjects `pv.>`) if it is missing. Every publish
- * is acknowledged by JetStream, with a window of outstanding acks.
+ * to JetStream splits `pv.0`..`pv.3` (`SAMPLE_SPLITS` of them; the split is a hash of the site,
+ * so one site always lands on one split), with a Zipf-like site distribution and about 0.5%
+ * malformed events so the dead-letter path shows. Creates the stream (subjects `pv.>`) if it is
+ * missing. Every publish is acknowledged by JetStream, with a window of outstanding acks.
  *
  * Environment:
  * - `NATS_URL` (default `nats://127.0.0.1:4222`, comma-separated), `NATS_TOKEN` or
@@ -13,6 +13,7 @@
  * - `SAMPLE_RATE` events per second (default 2000)
  * - `SAMPLE_TOTAL` stop after this many events (default: until SIGINT/SIGTERM)
  * - `SAMPLE_SITES` number of sites (default 50)
+ * - `SAMPLE_SPLITS` number of splits `pv.0`.. (default 4; `deploy/compose.cluster.yaml` reads 6)
  *
  * Run: `node_modules/.bin/bun scripts/sample_traffic.ts`
  */
@@ -20,7 +21,6 @@ import { connect, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 
-const SPLITS = ["pv.0", "pv.1", "pv.2", "pv.3"];
 /** Zipf exponent: the top site gets ~20% of the traffic with 50 sites. */
 const ZIPF_S = 1.1;
 /** Share of malformed events. */
@@ -45,6 +45,7 @@ function intEnv(name: string, fallback: number | undefined): number | undefined 
 const rate = intEnv("SAMPLE_RATE", 2000)!;
 const total = intEnv("SAMPLE_TOTAL", undefined) ?? Infinity;
 const sites = intEnv("SAMPLE_SITES", 50)!;
+const SPLITS = Array.from({ length: intEnv("SAMPLE_SPLITS", 4)! }, (_, i) => `pv.${i}`);
 const stream = process.env.PVFLOW_STREAM || "PV";
 const servers = (process.env.NATS_URL || "nats://127.0.0.1:4222").split(",").map((s) => s.trim()).filter(Boolean);
 
