@@ -16,24 +16,24 @@ import { assignSplits, movedSplits } from "../src/cluster/assignment.ts";
 import { LiveCluster } from "./cluster_live.ts";
 import { until } from "./cluster_parts.ts";
 
-/** One failover run. */
-export interface FailoverResult {
-  /** Kill → every split of the killed instance committed again by the survivor. */
-  committedAgainMs: number;
-  /** Kill → the survivor's `/status` owning every split. */
-  leaseTakeoverMs: number;
-  /** The longest commit gap of the killed instance's splits / of the survivor's own, around the kill. */
+/** The longest commit gaps around the event: of the splits that moved, and of the others. */
+export interface CommitGaps {
   maxGapMovedMs: number;
   maxGapKeptMs: number;
 }
 
+/** One failover run. */
+export interface FailoverResult extends CommitGaps {
+  /** Kill → every split of the killed instance committed again by the survivor. */
+  committedAgainMs: number;
+  /** Kill → the survivor's `/status` owning every split. */
+  leaseTakeoverMs: number;
+}
+
 /** Kill -9 of one of two instances; see the module doc. */
 export async function failover(binary: string, natsUrls: string, name: string, rate: number): Promise<FailoverResult> {
-  await using c = await LiveCluster.start(binary, natsUrls, name, rate);
-  await c.spawn("a");
-  const b = await c.spawn("b");
-  await c.steady(["a", "b"]);
-  await Bun.sleep(3000); // renewals in their rhythm: the kill lands anywhere in a renew interval
+  await using c = await twoSteady(binary, natsUrls, name, rate);
+  const b = c.instances.get("b")!;
   const victim = (await c.view("b")).owned;
   const before = c.latest();
   const t0 = performance.now();
@@ -44,31 +44,24 @@ export async function failover(binary: string, natsUrls: string, name: string, r
   const again = await Promise.all(victim.map((o) => c.committedAgain(o.split, o.epoch, before.get(o.split)!.seq)));
   await watching;
   const done = Math.max(...again);
-  await Bun.sleep(2000); // a kept split's gap (its owner restarts on the change) may end after the moved ones'
-  const gap = gaps(c, victim.map((o) => o.split), t0, performance.now());
+  const gaps = await gapsAround(c, victim.map((o) => o.split), t0);
   await c.drain();
-  return { committedAgainMs: done - t0, leaseTakeoverMs: takeover - t0, maxGapMovedMs: gap(true), maxGapKeptMs: gap(false) };
+  return { committedAgainMs: done - t0, leaseTakeoverMs: takeover - t0, ...gaps };
 }
 
 /** One rebalance run. */
-export interface RebalanceResult {
+export interface RebalanceResult extends CommitGaps {
   /** Splits the join moved. */
   moved: string[];
   /** Start of the joining process → its moved splits committed again by it. */
   committedAgainMs: number;
   /** Start of the joining process → its `/readyz` 200. */
   joinerReadyMs: number;
-  maxGapMovedMs: number;
-  maxGapKeptMs: number;
 }
 
 /** A third instance joins two; see the module doc. */
 export async function rebalance(binary: string, natsUrls: string, name: string, rate: number): Promise<RebalanceResult> {
-  await using c = await LiveCluster.start(binary, natsUrls, name, rate);
-  await c.spawn("a");
-  await c.spawn("b");
-  await c.steady(["a", "b"]);
-  await Bun.sleep(3000);
+  await using c = await twoSteady(binary, natsUrls, name, rate);
   const leases = (await c.view("a")).leases;
   const owners = new Map(leases.map((l) => [l.split, l.owner]));
   const moved = movedSplits(["a", "b", "c"], owners, assignSplits(["a", "b", "c"], c.subjects, owners));
@@ -80,16 +73,36 @@ export async function rebalance(binary: string, natsUrls: string, name: string, 
   const again = await Promise.all(moved.map((s) => c.committedAgain(s, before.get(s)!.epoch ?? 0, before.get(s)!.seq)));
   await watching;
   const done = Math.max(...again);
-  await Bun.sleep(2000);
-  const gap = gaps(c, moved, t0, performance.now());
+  const gaps = await gapsAround(c, moved, t0);
   const owned = (await c.view("c")).owned.map((o) => o.split);
   if (owned.join() !== moved.join()) throw new Error(`the joiner owns ${owned.join()}, the assignment moved ${moved.join()}`);
   await c.drain();
-  return { moved, committedAgainMs: done - t0, joinerReadyMs: ready - t0, maxGapMovedMs: gap(true), maxGapKeptMs: gap(false) };
+  return { moved, committedAgainMs: done - t0, joinerReadyMs: ready - t0, ...gaps };
 }
 
-/** The longest commit gap among the `moved` splits (`true`) or the others (`false`) around [from, to]. */
-function gaps(c: LiveCluster, moved: string[], from: number, to: number): (moved: boolean) => number {
+/** Instances a and b under the live publisher, each owning its share, renewals in their rhythm. */
+async function twoSteady(binary: string, natsUrls: string, name: string, rate: number): Promise<LiveCluster> {
+  const c = await LiveCluster.start(binary, natsUrls, name, rate);
+  try {
+    await c.spawn("a");
+    await c.spawn("b");
+    await c.steady(["a", "b"]);
+    await Bun.sleep(3000); // the event then lands anywhere in a renew interval
+    return c;
+  } catch (err) {
+    await c[Symbol.asyncDispose]();
+    throw err;
+  }
+}
+
+/**
+ * The longest commit gaps of the `moved` splits and of the others from `from` until 2 s from now
+ * (a kept split's gap — its owner restarts on the change — may end after the moved ones').
+ */
+async function gapsAround(c: LiveCluster, moved: string[], from: number): Promise<CommitGaps> {
+  await Bun.sleep(2000);
+  const to = performance.now();
   const set = new Set(moved);
-  return (m) => Math.max(...c.subjects.filter((s) => set.has(s) === m).map((s) => c.samples.maxGap(s, from, to)));
+  const gap = (m: boolean) => Math.max(...c.subjects.filter((s) => set.has(s) === m).map((s) => c.samples.maxGap(s, from, to)));
+  return { maxGapMovedMs: gap(true), maxGapKeptMs: gap(false) };
 }

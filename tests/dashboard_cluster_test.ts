@@ -98,14 +98,22 @@ test.skipIf(!HAVE_CHROMIUM)("dashboard - cluster mode: the Cluster card equals /
     await using a = await PvflowProcess.start({ binary, env: instanceEnv(cluster.urls, sqld.url, "a") });
     await using b = await PvflowProcess.start({ binary, env: instanceEnv(cluster.urls, sqld.url, "b") });
     const status = async (p: PvflowProcess) => (await p.json("/status")).body.cluster;
-    // Steady: both own two splits, and a's view (the latest round) has every lease.
-    const steady = async (owned: number, members: number) => {
-      const c = await status(a);
-      return c.owned.length === owned && c.members.length === members && c.leases.length === SPLITS.length &&
-        c.leases.every((l: any) => c.members.some((m: any) => m.id === l.owner));
+    // Steady: a's view (taken at the start of its latest round) has every lease, held by live
+    // members, and agrees with what each instance owns now (splits and epochs).
+    const agrees = (view: any, owner: any) =>
+      JSON.stringify(view.leases.filter((l: any) => l.owner === owner.instance).map((l: any) => ({ split: l.split, epoch: l.epoch }))) ===
+        JSON.stringify(owner.owned);
+    const steady = async (...others: PvflowProcess[]) => {
+      const c = await status(a); // undefined until the instance has joined
+      if (c === undefined || c.members.length !== others.length + 1 || c.leases.length !== SPLITS.length) return false;
+      if (!c.leases.every((l: any) => c.members.some((m: any) => m.id === l.owner)) || !agrees(c, c)) return false;
+      for (const o of others) {
+        const v = await status(o);
+        if (v === undefined || !agrees(c, v)) return false;
+      }
+      return c.owned.length === SPLITS.length / (others.length + 1);
     };
-    await waitFor(() => steady(2, 2), 30_000, () => a.log + b.log);
-    await waitFor(async () => (await status(b)).owned.length === 2, 30_000, () => b.log);
+    await waitFor(() => steady(b), 30_000, () => a.log + b.log);
 
     const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
     try {
@@ -125,7 +133,7 @@ test.skipIf(!HAVE_CHROMIUM)("dashboard - cluster mode: the Cluster card equals /
 
       // kill -9 of b: once its leases expire, a owns all four, one member left, one more rebalance.
       await b.kill("SIGKILL");
-      await waitFor(() => steady(4, 1), 30_000, () => a.log);
+      await waitFor(() => steady(), 30_000, () => a.log);
       const before2 = await status(a);
       const shown2 = await fresh(page);
       expectSame(shown2, await status(a));
