@@ -7,6 +7,7 @@
 import { createClient, type Client } from "@libsql/client";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { attemptFence } from "../src/cluster/fence_token.ts";
 
 /** The splits of every cluster scenario: six, so 1, 2 and 3 instances each own an equal share. */
 export const SPLIT_COUNT = 6;
@@ -22,8 +23,12 @@ export function instanceEnv(o: {
   };
 }
 
-/** One split's committed row. */
+/** One split's committed row: its position and the lease epoch of the instance that wrote it. */
 export interface SplitRow { seq: number; epoch: number | null }
+
+/** A fencing token's lease epoch (tokens are epoch, then the attempt number: see `attemptFence`). */
+const TOKENS_PER_EPOCH = attemptFence({ s: 1 }, 0).s;
+export const leaseEpochOf = (token: number): number => Math.floor(token / TOKENS_PER_EPOCH);
 
 /** The committed state in the shared database (what every instance's `/counts` answers from). */
 export class Committed {
@@ -32,11 +37,11 @@ export class Committed {
     this.#db = createClient({ url });
   }
 
-  /** Every split's committed position and lease epoch (none before the first claim). */
+  /** Every split's committed position and lease epoch (from its fencing token; none before the first claim). */
   async positions(): Promise<Map<string, SplitRow>> {
     const rs = await this.#db.execute({ sql: "SELECT subject, seq, epoch FROM positions WHERE stream = ?", args: [this.stream] })
       .catch((e: Error) => (/no such table/.test(e.message) ? { rows: [] } : Promise.reject(e)));
-    return new Map(rs.rows.map((r) => [String(r[0]), { seq: Number(r[1]), epoch: r[2] === null ? null : Number(r[2]) }]));
+    return new Map(rs.rows.map((r) => [String(r[0]), { seq: Number(r[1]), epoch: r[2] === null ? null : leaseEpochOf(Number(r[2])) }]));
   }
 
   /** `SELECT sum(count) FROM counts` (0 before the schema exists). */
