@@ -16,6 +16,7 @@ import type { CountTaskInit } from "./operators/count_task.ts";
 import { windowPartition } from "./operators/window_partition.ts";
 import { BarrierCell } from "./runtime/barrier_cell.ts";
 import { partitionByKeyGroup } from "./runtime/key_group.ts";
+import { instanceTag } from "./source/consumer_names.ts";
 import type { SourceTaskInit } from "./source/jetstream_source.ts";
 import type { TaskControl, TaskMetrics, TaskReport } from "./types.ts";
 
@@ -263,6 +264,7 @@ export class Attempt {
         barriers: cells[s].buffer,
         consumerInactiveMs: c.consumerInactiveMs,
         heartbeatMs: HEARTBEAT_MS,
+        consumerTag: instanceTag(c.cluster?.instanceId),
         windows: c.windows && { ...c.windows, watermarkIntervalMs: WATERMARK_INTERVAL_MS },
       }, outputs);
     }

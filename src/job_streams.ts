@@ -10,6 +10,7 @@ import { jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
 import type { Config } from "./config.ts";
 import type { RestoredCheckpoint } from "./checkpoint/store.ts";
 import { subjectIsSubset, subjectsOverlap } from "./subjects.ts";
+import { instanceTag, isOwnConsumer } from "./source/consumer_names.ts";
 
 export { subjectsOverlap };
 
@@ -28,8 +29,6 @@ export class ConfigRefusedError extends FatalJobError {
 }
 
 const CACHE_MS = 1000;
-/** Names the split reader gives its consumers (src/source/split_reader.ts). */
-const LEFTOVER_CONSUMER = /^pvf\d+_[0-9a-f]{6}$/;
 
 /** Stream creation and cached stream facts for one job. */
 export class StreamAdmin {
@@ -74,15 +73,17 @@ export class StreamAdmin {
   /**
    * Deletes the split consumers a killed process (or a torn-down attempt) left behind: they would
    * linger until their inactivity threshold, and nats-server slows under many filtered consumers.
-   * Only names of the split reader's form (`pvf<subtask>_<6 hex>`) are touched. One database has
-   * one writer (fencing), so another live pvflow on this stream is a misconfiguration; if it
-   * exists anyway its readers recreate the consumers in place.
+   * Only this process's names are touched (see consumer_names.ts): in cluster mode the other
+   * instances' readers are live. Outside it, one database has one writer (fencing), so another
+   * live pvflow on this stream is a misconfiguration; if it exists anyway its readers recreate
+   * the consumers in place.
    */
   async #deleteLeftoverConsumers(jsm: Awaited<ReturnType<typeof jetstreamManager>>): Promise<void> {
     const { stream } = this.#config;
+    const tag = instanceTag(this.#config.cluster?.instanceId);
     const names: string[] = [];
     try {
-      for await (const ci of jsm.consumers.list(stream)) if (LEFTOVER_CONSUMER.test(ci.name)) names.push(ci.name);
+      for await (const ci of jsm.consumers.list(stream)) if (isOwnConsumer(ci.name, tag)) names.push(ci.name);
     } catch {
       return; // best effort: they expire by themselves
     }

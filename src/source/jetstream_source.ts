@@ -26,6 +26,7 @@ import { isLate } from "../operators/window_state.ts";
 import { SplitWatermarks } from "../runtime/watermark.ts";
 import { LATE_RECORD, type DeadLetterReason, type SplitMetrics, type SplitPositions, type TaskControl, type TaskReport } from "../types.ts";
 import { parseEvent } from "./event_parser.ts";
+import { consumerPrefix } from "./consumer_names.ts";
 import { SplitReader, SplitReaderFatal, type SplitState } from "./split_reader.ts";
 
 /** The `init` message of a source subtask. */
@@ -61,6 +62,8 @@ export interface SourceTaskInit {
   consumerInactiveMs: number;
   /** Idle heartbeat of the pull requests: two missed ones make a split recreate its consumer. */
   heartbeatMs: number;
+  /** Cluster mode: this instance's tag in its consumers' names (see consumer_names.ts). */
+  consumerTag?: string;
 }
 
 /** What a source needs to know of the windows. */
@@ -242,7 +245,7 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   };
   const readers = splits.map((split) => new SplitReader(split, {
     jsm, js, stream, log,
-    namePrefix: `pvf${subtask}`,
+    namePrefix: consumerPrefix(subtask, init.consumerTag),
     pullBatch: PULL_BATCH,
     inactiveThresholdMs: init.consumerInactiveMs,
     heartbeatMs: init.heartbeatMs,

@@ -156,7 +156,7 @@ export class SplitReader {
     const { jsm, js, stream } = this.#o;
     this.#restart = undefined;
     const start = this.split.position + 1;
-    // The job deletes leftovers of this form at each start (job_streams.ts LEFTOVER_CONSUMER).
+    // The job deletes its leftovers of this form at each start (consumer_names.ts, job_streams.ts).
     const name = `${this.#o.namePrefix}_${crypto.randomUUID().slice(0, 6)}`;
     await jsm.consumers.add(stream, {
       name,
