@@ -1,12 +1,14 @@
 /**
  * @module
- * One member's loop: every renew interval it heartbeats, reads the live members and the leases,
- * computes the common target assignment ({@link assignSplits}), releases the splits it must give
- * up, renews the ones it keeps and acquires the free ones it should own. `onChange` reports the
- * owned splits whenever they change. A lease it could not renew in time is dropped locally before
+ * One member's loop: every renew interval — and right after another member's entries expire
+ * (see round_delay.ts) — it heartbeats, reads the live members and the leases, computes the common
+ * target assignment ({@link assignSplits}), releases the splits it must give up, renews the ones it
+ * keeps and acquires the free ones it should own. `onChange` reports the owned splits whenever they
+ * change (a loss before its release; the splits gained in a round once, at its end). A lease it could not renew in time is dropped locally before
  * the server lets it expire, so this member stops owning a split before anyone else can start.
  */
 import { assignSplits } from "./assignment.ts";
+import { nextRoundDelay } from "./round_delay.ts";
 import type { Lease, LeaseStore, MemberBeat } from "./leases.ts";
 
 /** What the latest round saw: the live members and every held lease. */
@@ -93,15 +95,29 @@ export class Membership {
   #schedule(ms: number): void {
     this.#timer = setTimeout(() => {
       this.#tick = this.#round().then((pending) => {
-        if (this.#running) this.#schedule(pending ? Math.ceil(this.#renewEveryMs / 4) : this.#renewEveryMs);
+        if (this.#running) this.#schedule(this.#nextDelay(pending));
       });
     }, ms);
+  }
+
+  /** When the next round runs: see {@link nextRoundDelay} (right after a dead member's entries expire). */
+  #nextDelay(pending: boolean): number {
+    const { member, store } = this.#o;
+    const view = this.view;
+    const others = [
+      ...(view?.members ?? []).filter((m) => m.member !== member).map((m) => m.ageMs),
+      ...(view?.leases ?? []).filter((l) => l.owner !== member).map((l) => l.ageMs),
+    ];
+    const selfAgeMs = view?.members.find((m) => m.member === member)?.ageMs;
+    return nextRoundDelay({ ttlMs: store.ttlMs, renewEveryMs: this.#renewEveryMs, pending, selfAgeMs, othersAgeMs: others });
   }
 
   /** One round; true if a split meant for this member is still held by another (retry soon). */
   async #round(): Promise<boolean> {
     const { store, member, splits } = this.#o;
     let pending = false;
+    // Splits acquired this round: reported once at its end (one restart of the attempt, not one per split).
+    const gained: [string, { lease: Lease; sentAt: number }][] = [];
     try {
       await store.heartbeat(member, this.#o.facts);
       const beats = await store.members();
@@ -130,7 +146,7 @@ export class Membership {
             this.#setOwned(() => (renewed ? this.#owned.set(split, { lease: renewed, sentAt }) : this.#owned.delete(split)));
           } else {
             const got = await store.acquire(split, member);
-            if (got.ok) this.#setOwned(() => this.#owned.set(split, { lease: got.lease, sentAt }));
+            if (got.ok) gained.push([split, { lease: got.lease, sentAt }]);
             else pending = true;
           }
         } catch (e) {
@@ -140,6 +156,7 @@ export class Membership {
     } catch (e) {
       this.#log("round", member, e);
     }
+    this.#setOwned(() => { for (const [split, held] of gained) this.#owned.set(split, held); });
     this.#dropExpiring();
     this.rounds++;
     this.#o.onRound?.();
