@@ -29,6 +29,12 @@ export class ConfigRefusedError extends FatalJobError {
 }
 
 const CACHE_MS = 1000;
+/**
+ * How long an attempt start waits for the consumer listing of the leftover cleanup (best effort).
+ * While a node of a cluster is down, nats-server 2.9 answers a listing only after waiting 4 s for
+ * the consumers placed on that node; the attempt should not wait for it.
+ */
+const LEFTOVER_LIST_TIMEOUT_MS = 1500;
 
 /** Stream creation and cached stream facts for one job. */
 export class StreamAdmin {
@@ -57,11 +63,14 @@ export class StreamAdmin {
       this.#log(`created stream ${stream} (${info.config.subjects?.join(", ")})`);
     }
     checkSplitsInStream(this.#config, info.config.subjects);
-    await this.#deleteLeftoverConsumers(jsm);
+    await this.#deleteLeftoverConsumers(await jetstreamManager(nc, { timeout: LEFTOVER_LIST_TIMEOUT_MS }));
     if (createStream) {
       const captured = await jsm.streams.find(dlqSubject).catch(() => undefined);
       if (!captured) {
-        await jsm.streams.add({ name: `${stream}_DLQ`, subjects: [dlqSubject] }).catch((err) => {
+        // As many replicas as the stream: every attempt reads the dead letters before it starts,
+        // so an R1 one on a node that dies would stop every instance until that node is back.
+        const replicas = info.config.num_replicas;
+        await jsm.streams.add({ name: `${stream}_DLQ`, subjects: [dlqSubject], num_replicas: replicas }).catch((err) => {
           this.#log(`cannot create dead-letter stream ${stream}_DLQ: ${(err as Error).message}`);
         });
       }
@@ -85,10 +94,16 @@ export class StreamAdmin {
     try {
       for await (const ci of jsm.consumers.list(stream)) if (isOwnConsumer(ci.name, tag)) names.push(ci.name);
     } catch {
-      return; // best effort: they expire by themselves
+      return; // best effort (a timeout included): they expire by themselves
     }
-    await Promise.all(names.map((n) => jsm.consumers.delete(stream, n).catch(() => {})));
-    if (names.length > 0) this.#log(`deleted ${names.length} consumers left behind by an earlier run`);
+    if (names.length === 0) return;
+    // Not awaited: a delete of a consumer on a dead node is answered only by the API timeout (5 s
+    // per attempt start after a node kill). The listing above precedes this attempt's readers, so
+    // none of their consumers is in it.
+    void Promise.all(names.map((n) => jsm.consumers.delete(stream, n).then(() => true, () => false))).then((done) => {
+      const n = done.filter(Boolean).length;
+      this.#log(`deleted ${n} consumers left behind by an earlier run${n < names.length ? ` (${names.length - n} not answered; they expire by themselves)` : ""}`);
+    });
   }
 
   /** The stream's info, cached for a second; the last known one while `nc` is undefined (no NATS). */

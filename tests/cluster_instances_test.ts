@@ -28,7 +28,6 @@ test("cluster instances - kill -9 of one of three: the survivors commit its spli
   console.log(`cluster instances: c killed; its splits ${its.join(", ")} committed again by the survivors after ${takeoverMs} ms`);
   expect(takeoverMs).toBeLessThan(10_000);
   for (const id of ["a", "b"]) for (const s of owners.get(id)!) expect({ id, owns: after.get(id)!.includes(s) }).toEqual({ id, owns: true });
-  if (process.env.DEBUG_LOGS) console.log(c.logs());
   await c.stopPublishing();
   await c.verifyExact();
   for (const id of ["a", "b"]) expect((await c.cluster(id)).members.map((m) => m.id)).toEqual(["a", "b"]);

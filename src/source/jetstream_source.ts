@@ -82,13 +82,20 @@ export interface SourceWindows {
 const PULL_BATCH = 4096;
 /** How often idle splits of a stream with retention limits catch up with its end (two JetStream API calls each). */
 const CATCH_UP_MS = 2000;
+/**
+ * Timeout of the split readers' JetStream API calls (consumer create, delete, stream info), under
+ * the client's 5 s default: after a node of a cluster dies, nats-server 2.9 still places about a
+ * third of the new R1 consumers on it, and such a create is never answered — the sooner it is
+ * retried (under another name), the sooner the split reads again. A healthy server answers in ms.
+ */
+const CONSUMER_API_TIMEOUT_MS = 2000;
 
 /** Connects, starts every split, and returns the control handler. */
 export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) => void): Promise<(c: TaskControl) => void> {
   const { subtask, stream, keyField, maxEventBytes, maxParallelism } = init;
   const parallelism = init.outputs.length;
   const nc = await connectNats(init.nats, `pvflow-source-${subtask}`);
-  const jsm = await jetstreamManager(nc);
+  const jsm = await jetstreamManager(nc, { timeout: CONSUMER_API_TIMEOUT_MS });
   const js = jetstream(nc);
   const channels = init.outputs.map((p) => new OutputChannel(p, init.credits));
   const win = init.windows;

@@ -9,7 +9,7 @@
  */
 import { createClient, type Client } from "@libsql/client";
 import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { expect } from "bun:test";
 import type { ClusterStatus } from "../../src/cluster/cluster_member.ts";
@@ -71,6 +71,7 @@ export class PvflowCluster implements AsyncDisposable {
     readonly sqld: Sqld,
     readonly nc: NatsConnection,
     readonly js: JetStreamClient,
+    readonly jsm: JetStreamManager,
     readonly db: Client,
   ) {
     this.#o = o;
@@ -84,8 +85,9 @@ export class PvflowCluster implements AsyncDisposable {
       throw err;
     });
     const nc = await connect({ servers: nats.urls.split(","), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-    await (await jetstreamManager(nc)).streams.add({ name: "PV", subjects: ["pv.>"], num_replicas: 3 });
-    const c = new PvflowCluster(o, nats, sqld, nc, jetstream(nc), createClient({ url: sqld.url }));
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "PV", subjects: ["pv.>"], num_replicas: 3 });
+    const c = new PvflowCluster(o, nats, sqld, nc, jetstream(nc), jsm, createClient({ url: sqld.url }));
     c.#monitoring = c.#monitor();
     return c;
   }
@@ -183,6 +185,41 @@ export class PvflowCluster implements AsyncDisposable {
       });
     }, timeoutMs, () => `not committed again: ${JSON.stringify(splits.map((s) => [s, before.get(s), now.get(s)]))}\n${this.logs()}`);
     return now;
+  }
+
+  /**
+   * Makes node `i` the leader of `stream`: asks the leader to step down until the election lands
+   * there (each election picks among the replicas).
+   */
+  async moveLeader(stream: string, i: number, timeoutMs = 60_000): Promise<void> {
+    const name = this.nats.nodes[i]!.name;
+    const leader = async () => (await this.jsm.streams.info(stream).catch(() => undefined))?.cluster?.leader;
+    await waitFor(async () => {
+      const now = await leader();
+      if (now === name) return true;
+      if (now === undefined) return false; // an election in progress
+      await this.nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, undefined, { timeout: 2000 }).catch(() => undefined);
+      await waitFor(async () => ![undefined, now].includes(await leader()), 10_000, () => `${stream}: no new leader after ${now}`);
+      return (await leader()) === name;
+    }, timeoutMs, () => `${stream}: the leader did not move to ${name}`);
+  }
+
+  /**
+   * Once the publisher has stored `batches` more batches, each split's last stored sequence: events
+   * stored from now on (e.g. after a fault) end there.
+   */
+  async storedAfter(batches: number): Promise<Map<string, number>> {
+    const from = this.published;
+    const batch = this.#o.batch ?? 40;
+    await waitFor(() => this.published >= from + batches * batch, 60_000, () => `the publisher stored nothing more after ${from} events`);
+    const out = new Map<string, number>();
+    for (const s of CLUSTER_SPLITS) out.set(s, (await this.jsm.streams.getMessage("PV", { last_by_subj: s }))?.seq ?? 0);
+    return out;
+  }
+
+  /** Whether `rows` (sqld's positions) cover every split up to its sequence in `mark`. */
+  committedUpTo(rows: Map<string, SplitRow>, mark: Map<string, number>): boolean {
+    return CLUSTER_SPLITS.every((s) => (rows.get(s)?.seq ?? 0) >= mark.get(s)!);
   }
 
   /** Publishes batches (on from the last event) until {@link stopPublishing}; `expected` follows what the stream stored. */
