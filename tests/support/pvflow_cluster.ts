@@ -5,7 +5,8 @@
  * publisher whose retries count once (`Nats-Msg-Id`), a monitor that samples every live instance's
  * `/counts` and records any total past the events published so far (a double count), and the exact
  * verifier over EVERY live instance's paginated `/counts`. The positions table of sqld tells when a
- * split was committed again by a new owner (its lease epoch changed and its position moved on).
+ * split was committed again by a new owner (its lease epoch changed and its position moved on). An
+ * instance can be started behind proxies to NATS, to drop its packets (a partition) on demand.
  */
 import { createClient, type Client } from "@libsql/client";
 import { connect } from "@nats-io/transport-node";
@@ -19,6 +20,7 @@ import { event, total } from "./events.ts";
 import { NatsCluster } from "./nats_cluster.ts";
 import { PvflowProcess, waitFor } from "./pvflow_process.ts";
 import { Sqld } from "./sqld.ts";
+import { TcpProxy } from "./tcp_proxy.ts";
 
 /** Six splits: three instances own two each, so a join or a leave has something to move. */
 export const CLUSTER_SPLITS = Array.from({ length: 6 }, (_, i) => `pv.${i}`);
@@ -59,6 +61,7 @@ export class PvflowCluster implements AsyncDisposable {
   /** Samples taken by the monitor (so a test can show it looked). */
   samples = 0;
   readonly #all: PvflowProcess[] = [];
+  readonly #links = new Map<string, TcpProxy[]>();
   readonly #o: PvflowClusterOptions;
   #publishing: Promise<void> | undefined;
   #stopPublishing = false;
@@ -102,12 +105,29 @@ export class PvflowCluster implements AsyncDisposable {
     };
   }
 
-  /** Starts instance `id` (again, after it exited) and waits until it serves. */
-  async startInstance(id: string, extra: Record<string, string> = {}): Promise<PvflowProcess> {
-    const p = await PvflowProcess.start({ binary: this.#o.binary, env: this.env(id, extra), startTimeoutMs: 30_000 });
+  /**
+   * Starts instance `id` (again, after it exited) and waits until it serves. `proxied`: its NATS
+   * connections go through a proxy per node, so {@link cutOffNats} can drop its packets.
+   */
+  async startInstance(id: string, extra: Record<string, string> = {}, o: { proxied?: boolean } = {}): Promise<PvflowProcess> {
+    if (o.proxied && !this.#links.has(id)) {
+      const proxies: TcpProxy[] = [];
+      for (const n of this.nats.nodes) proxies.push(await TcpProxy.start(n.port));
+      this.#links.set(id, proxies);
+    }
+    const via = this.#links.get(id);
+    const env = { ...this.env(id, extra), ...(via ? { NATS_URL: via.map((p) => p.url()).join(",") } : {}) };
+    const p = await PvflowProcess.start({ binary: this.#o.binary, env, startTimeoutMs: 30_000 });
     this.#all.push(p);
     this.instances.set(id, p);
     return p;
+  }
+
+  /** Drops (true) or forwards again (false) every packet between a proxied instance and NATS. */
+  cutOffNats(id: string, cut: boolean): void {
+    const via = this.#links.get(id);
+    if (!via) throw new Error(`instance ${id} was not started proxied`);
+    for (const p of via) p.paused = cut;
   }
 
   /** The running process of `id`. */
@@ -331,6 +351,7 @@ export class PvflowCluster implements AsyncDisposable {
       if (p.proc.exitCode === null && p.proc.signalCode === null) p.proc.kill("SIGCONT");
       await p[Symbol.asyncDispose]();
     }
+    for (const via of this.#links.values()) for (const p of via) await p[Symbol.asyncDispose]();
     this.db.close();
     await this.nc.close().catch(() => {});
     await this.sqld[Symbol.asyncDispose]();

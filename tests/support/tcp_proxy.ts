@@ -4,6 +4,7 @@
  * connection to `target`, and {@link TcpProxy.cut} destroys every open connection at once — bytes
  * in flight in either direction are lost, as when a NAT box, a load balancer or a flaky link drops
  * a connection. New connections are accepted again right away (or refused while {@link TcpProxy.down}).
+ * {@link TcpProxy.paused} holds every byte instead, connections open (a link dropping every packet).
  */
 import { connect, createServer, type Server, type Socket } from "node:net";
 
@@ -11,7 +12,9 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 export class TcpProxy implements AsyncDisposable {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  readonly #pairs = new Set<Socket[]>();
   #refusing = false;
+  #paused = false;
   /** Connections accepted so far. */
   accepted = 0;
   /** Times {@link cut} ran. */
@@ -45,8 +48,9 @@ export class TcpProxy implements AsyncDisposable {
           for (const o of pair) o.destroy();
         });
       }
-      client.pipe(upstream);
-      upstream.pipe(client);
+      proxy.#pairs.add(pair);
+      client.on("close", () => proxy!.#pairs.delete(pair));
+      if (!proxy.#paused) pipeBoth(client, upstream);
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -76,9 +80,33 @@ export class TcpProxy implements AsyncDisposable {
     if (value) this.cut();
   }
 
+  /**
+   * While true, no byte is forwarded either way and the connections stay open (a link that drops
+   * every packet: TCP sees nothing wrong, requests just go unanswered); false forwards what waited.
+   */
+  set paused(value: boolean) {
+    if (value === this.#paused) return;
+    this.#paused = value;
+    for (const [client, upstream] of this.#pairs) {
+      if (value) {
+        client!.unpipe(upstream);
+        upstream!.unpipe(client);
+        client!.pause();
+        upstream!.pause();
+      } else {
+        pipeBoth(client!, upstream!);
+      }
+    }
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     this.#refusing = true;
     this.cut();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+function pipeBoth(client: Socket, upstream: Socket): void {
+  client.pipe(upstream);
+  upstream.pipe(client);
 }
