@@ -2,8 +2,8 @@
  * @module
  * Lease takeover alone, the failover benchmark's baseline: three members share 12 splits in a
  * lease bucket on the given NATS servers; one stops without releasing (as if killed); the time
- * from then until the survivors own every split (at most TTL + a retry round after its last
- * renewal). No pipeline, no commits: what failover costs beyond this is pvflow's.
+ * from then until the survivors own every split (at most the TTL after its last renewal plus the
+ * 0.1 s margin of round_delay.ts). No pipeline, no commits: what failover costs beyond this is pvflow's.
  */
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
