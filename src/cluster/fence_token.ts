@@ -19,3 +19,7 @@ export function attemptFence(epochs: Record<string, number>, attempt: number): R
   return out;
 }
 
+/** A stored token's parts: the lease epoch and the attempt number (for diagnostics and tests). */
+export function tokenParts(token: number): { epoch: number; attempt: number } {
+  return { epoch: Math.floor(token / ATTEMPTS_PER_LEASE), attempt: token % ATTEMPTS_PER_LEASE };
+}

@@ -14,6 +14,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import type { NatsConnection } from "@nats-io/nats-core";
 import { expect } from "bun:test";
 import type { ClusterStatus } from "../../src/cluster/cluster_member.ts";
+import { tokenParts } from "../../src/cluster/fence_token.ts";
 import { sleep } from "../../src/platform.ts";
 import { allCounts } from "./counts.ts";
 import { event, total } from "./events.ts";
@@ -41,8 +42,8 @@ export interface PvflowClusterOptions {
   pauseMs?: number;
 }
 
-/** A split's row in the positions table. */
-export interface SplitRow { seq: number; epoch: number | null }
+/** A split's row in the positions table: its position, fencing token and the token's lease epoch. */
+export interface SplitRow { seq: number; token: number | null; epoch: number | null }
 
 /** See the module doc. `await using` stops everything. */
 export class PvflowCluster implements AsyncDisposable {
@@ -187,12 +188,15 @@ export class PvflowCluster implements AsyncDisposable {
   /** Every split's row in sqld's positions table. */
   async positions(): Promise<Map<string, SplitRow>> {
     const rs = await this.db.execute({ sql: "SELECT subject, seq, epoch FROM positions WHERE stream = 'PV'", args: [] });
-    return new Map(rs.rows.map((r) => [r[0] as string, { seq: Number(r[1]), epoch: r[2] === null ? null : Number(r[2]) }]));
+    return new Map(rs.rows.map((r) => {
+      const token = r[2] === null ? null : Number(r[2]); // the column is named epoch; it holds the token
+      return [r[0] as string, { seq: Number(r[1]), token, epoch: token === null ? null : tokenParts(token).epoch }];
+    }));
   }
 
   /**
-   * Waits until each of `splits` was committed again under a new lease: its epoch differs from
-   * the one in `before` and its position moved past it. Resolves with the new rows.
+   * Waits until each of `splits` was committed again under a new lease: its lease epoch differs
+   * from the one in `before` and its position moved past it. Resolves with the new rows.
    */
   async waitCommittedAgain(splits: string[], before: Map<string, SplitRow>, timeoutMs: number): Promise<Map<string, SplitRow>> {
     let now = new Map<string, SplitRow>();
