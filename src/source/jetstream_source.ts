@@ -6,7 +6,9 @@
  * a reconnect or its loss. Each event is parsed once, routed by key group to a count subtask, and
  * batched onto that subtask's channel. On `trigger(n)` — which runs between two events, never inside one — it
  * records every split's position, flushes, emits barrier n on every channel and acknowledges n
- * with the positions. Correctness never depends on JetStream acks.
+ * with the positions — once its {@link FrontProber} has verified them: no event of a split up to
+ * its position was removed from the stream unread (retention limits, a purge), else the subtask
+ * fails instead. Correctness never depends on JetStream acks.
  *
  * With windows on, each event's time is parsed too, and the source keeps its splits' watermarks:
  * every watermark interval it emits a new one on every channel. Lateness is judged HERE, against
@@ -27,6 +29,7 @@ import { SplitWatermarks } from "../runtime/watermark.ts";
 import { LATE_RECORD, type DeadLetterReason, type SplitMetrics, type SplitPositions, type TaskControl, type TaskReport } from "../types.ts";
 import { parseEvent } from "./event_parser.ts";
 import { consumerPrefix } from "./consumer_names.ts";
+import { FrontProber } from "./front_prober.ts";
 import { SplitReader, SplitReaderFatal, type SplitState } from "./split_reader.ts";
 
 /** The `init` message of a source subtask. */
@@ -80,8 +83,6 @@ export interface SourceWindows {
 
 /** Events the pull consumer may buffer per split. */
 const PULL_BATCH = 4096;
-/** How often idle splits of a stream with retention limits catch up with its end (two JetStream API calls each). */
-const CATCH_UP_MS = 2000;
 /**
  * Timeout of the split readers' JetStream API calls (consumer create, delete, stream info), under
  * the client's 5 s default: after a node of a cluster dies, nats-server 2.9 still places about a
@@ -194,9 +195,11 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
         post({ kind: "ack", role: "source", subtask, checkpointId: barrier.checkpointId, positions, maxEventTimes, watermark });
       }
     };
-    if (dlqInFlight.size === 0) ack();
-    else Promise.all(dlqInFlight).then(ack);
-    if (barrier.final) stop().catch(fail);
+    // Acknowledged once its dead letters are stored and its positions verified (never past a loss).
+    const verified = prober.whenVerified(positions);
+    const waits: Promise<unknown>[] = verified ? [...dlqInFlight, verified] : [...dlqInFlight];
+    const acked = waits.length === 0 ? (ack(), undefined) : Promise.all(waits).then(ack);
+    if (barrier.final) stop(acked).catch(fail);
   };
 
   // Windows: per-split watermarks on a coarse clock (ticked with the watermark interval; idleness
@@ -256,7 +259,9 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     pullBatch: PULL_BATCH,
     inactiveThresholdMs: init.consumerInactiveMs,
     heartbeatMs: init.heartbeatMs,
+    probeSoon: () => prober.request(),
   }));
+  const prober: FrontProber = new FrontProber({ jsm, stream, readers, fail, log });
   // A reconnect may have lost messages in flight after the last one read: a consumer that thinks
   // it delivered them would never send them again, so every split resumes from its position.
   (async () => {
@@ -271,18 +276,19 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   }
   const flushTimer = setInterval(() => writer.flushWritable(), init.flushIntervalMs);
   const metricsTimer = setInterval(reportMetrics, init.metricsIntervalMs);
-  // Idle splits of a stream with limits keep up with its end (SplitReader.catchUp).
-  const catchUpTimer = setInterval(() => { for (const r of readers) r.catchUp().catch(() => {}); }, CATCH_UP_MS);
+  prober.start();
   post({ kind: "ready", role: "source", subtask });
 
-  const stop = async () => {
+  // After the final barrier: its acknowledgement may wait for a probe, which needs the consumers.
+  const stop = async (finalAck?: Promise<unknown>) => {
     stopped = true;
     clearInterval(flushTimer);
     clearInterval(metricsTimer);
-    clearInterval(catchUpTimer);
     clearInterval(watermarkTimer);
     writer.broadcastEnd();
     reportMetrics();
+    await finalAck;
+    prober.stop();
     await Promise.all(readers.map((r) => r.stop()));
     await nc.close();
     post({ kind: "stopped", role: "source", subtask });
@@ -292,6 +298,7 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     if (control.kind === "trigger") takeBarrier();
     else if (control.kind === "cancel") {
       stopped = true; // reads nothing more, so the report below is final
+      prober.stop();
       reportMetrics();
     }
   };

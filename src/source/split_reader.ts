@@ -8,6 +8,13 @@
  * consumer's node died) or a lost consumer (deleted for inactivity after a pause, or with its node),
  * the reader drops whatever its old consumer still buffers and recreates the consumer at position
  * + 1 in place — no job restart — so a position never moves over an event it did not emit.
+ *
+ * Events the stream removed before the consumer delivered them (limits, a purge) leave no gap in
+ * the consumer sequences: the server skips to its new first sequence. The reader applies the
+ * rules of ./front_guard.ts: a covering split checks that its stream sequences are contiguous; any
+ * other split keeps a verified position that the source's {@link FrontProber} moves up (and the
+ * source acknowledges a checkpoint only once its positions are verified, so no committed position
+ * ever passes a loss). A loss fails the attempt with {@link SplitReaderFatal}.
  */
 import { nanos } from "@nats-io/nats-core";
 import {
@@ -16,6 +23,7 @@ import {
 import { purgedPastPosition } from "../job_streams.ts";
 import type { SplitMetrics } from "../types.ts";
 import { AckSubjectParser } from "./ack_subject.ts";
+import { coversStream, describeLimits, idleClaim, judgeProbe, removedReason, type ConsumerFacts, type ProbeVerdict } from "./front_guard.ts";
 
 /** What a reader needs; the timings have defaults that detect a dead node in about 2 s. */
 export interface SplitReaderOptions {
@@ -31,6 +39,19 @@ export interface SplitReaderOptions {
   /** Idle heartbeat of each pull request; two missed ones mean the consumer's server is gone. */
   heartbeatMs: number;
   log(line: string): void;
+  /** Asks for a probe of the stream's front soon (the reader read far past its verified position). */
+  probeSoon?(): void;
+}
+
+/** What a reader knew when a probe requested the stream's info (see {@link SplitReader.probeRead}). */
+export interface ProbeRead {
+  /** Every sequence up to it was passed: the position, or the consumer's read position (events in flight included). */
+  passed: number;
+  claim: number;
+  active: boolean;
+  pendingSeen: number;
+  transitGaps: number;
+  numPending: number;
 }
 
 /** A split's live state, shared with the source subtask that emits its events. */
@@ -64,12 +85,51 @@ export class SplitReader {
   #wake: (() => void) | undefined;
   /** Consumer sequence of the last event of the current consumer handed to the source (0: none). */
   #handledCseq = 0;
-  /** Whether the stream's limits (age, messages, bytes) remove events: see {@link catchUp}. */
+  /** The current consumer's first sequence. */
+  #start = 0;
+  /** Whether the split's filter covers every subject of the stream (its sequences must be contiguous). */
+  #covering = false;
+  /** The stream's limits in words, for a failure's reason. */
+  #limits = "";
+  /**
+   * Whether the stream's limits (age, messages, bytes) remove events: then an idle split's
+   * position follows its claims, so that it is never far behind the stream's first sequence just
+   * because the split is quiet (a restore after the limits removed other splits' events, all
+   * counted, is not mistaken for a loss).
+   */
   #limited = false;
+  /** Every event of the split up to this stream sequence was delivered (see ./front_guard.ts). */
+  #verified: number;
+  /** A stream sequence past which reading asks for a probe (Infinity: none asked for). */
+  #probeAt = Infinity;
+  /**
+   * What makes a split active between two probes (events of it existed that it had not read yet):
+   * events handled whose reply said more were pending after them, and transit gaps.
+   */
+  #pendingSeen = 0;
+  #transitGaps = 0;
+  /** The same, as of the last judged probe. */
+  #pendingSeenAtProbe = 0;
+  #transitGapsAtProbe = 0;
+  /** The consumer's pending count in the last judged probe's consumer info (or at its creation). */
+  #numPending = 0;
+  /** This probe's consumer info, if taken (see {@link probeConsumer}). */
+  #facts: { consumer: string; facts: ConsumerFacts; handledCseq: number } | undefined;
 
   constructor(split: SplitState, options: SplitReaderOptions) {
     this.split = split;
     this.#o = options;
+    this.#verified = split.position; // counted before: nothing to verify
+  }
+
+  /** Whether the probes verify this split (it does not cover the stream; a covering split checks itself). */
+  get guarded(): boolean {
+    return !this.#covering;
+  }
+
+  /** Every event of the split up to this sequence was delivered; a covering split's position. */
+  get verified(): number {
+    return this.#covering ? this.split.position : this.#verified;
   }
 
   /** Replaces the consumer at position + 1 (after a reconnect, when heartbeats stop, ...). */
@@ -112,6 +172,7 @@ export class SplitReader {
       this.split.waiting = undefined;
       let why: string | undefined;
       let expected = 1;
+      let prevSeq = this.#start - 1;
       try {
         for await (const m of messages) {
           if (this.#restart !== undefined) break;
@@ -129,9 +190,21 @@ export class SplitReader {
           }
           if (cseq !== expected) {
             why = `events lost in transit (consumer sequence ${cseq} after ${expected - 1})`;
+            this.#transitGaps++;
             break;
           }
+          if (seq > prevSeq + 1 && (this.#covering || prevSeq === 0)) {
+            // Its first event ever (position 0): what the stream no longer held was never its to read.
+            if (prevSeq === 0) this.#verified = Math.max(this.#verified, seq - 1);
+            else throw this.#removed(prevSeq + 1, seq - 1, `the split's next event is sequence ${seq}`, true);
+          }
+          prevSeq = seq;
+          if (seq >= this.#probeAt) {
+            this.#probeAt = Infinity; // once: the probe sets the next mark
+            this.#o.probeSoon?.();
+          }
           expected++;
+          if (pending > 0) this.#pendingSeen++;
           this.#handledCseq = cseq;
           const wait = handle(m, seq, pending);
           if (wait !== undefined) await wait;
@@ -139,6 +212,7 @@ export class SplitReader {
         }
       } catch (err) {
         if (this.#stopped) return;
+        if (err instanceof SplitReaderFatal) throw err;
         why = (err as Error).message;
         if (/stream not found/i.test(why)) throw new SplitReaderFatal(`split ${this.split.subject}: ${why}`);
       }
@@ -151,14 +225,17 @@ export class SplitReader {
     }
   }
 
-  /** Creates a consumer at position + 1 and starts pulling; refuses a start past purged events. */
+  /**
+   * Creates a consumer at position + 1 and starts pulling; refuses a start past removed events
+   * (for a split that does not cover the stream: past its verified position, while it was active).
+   */
   async #open(): Promise<ConsumerMessages> {
     const { jsm, js, stream } = this.#o;
     this.#restart = undefined;
     const start = this.split.position + 1;
     // The job deletes its leftovers of this form at each start (consumer_names.ts, job_streams.ts).
     const name = `${this.#o.namePrefix}_${crypto.randomUUID().slice(0, 6)}`;
-    await jsm.consumers.add(stream, {
+    const created = await jsm.consumers.add(stream, {
       name,
       filter_subject: this.split.subject,
       ack_policy: AckPolicy.None,
@@ -170,17 +247,26 @@ export class SplitReader {
     });
     this.#consumer = name;
     this.#handledCseq = 0;
+    this.#start = start;
+    this.#facts = undefined;
+    // Read after the consumer was created: the front it shows had not passed what the consumer starts at.
     const info = await jsm.streams.info(stream);
+    this.#covering = coversStream(this.split.subject, info.config.subjects);
     const c = info.config;
+    this.#limits = describeLimits(c);
     this.#limited = c.max_age > 0 || c.max_msgs > 0 || c.max_bytes > 0 || (c.max_msgs_per_subject ?? 0) > 0;
-    const firstSeq = info.state.first_seq;
-    if (purgedPastPosition(this.split.position, firstSeq)) {
-      const p = this.split.position;
-      throw new SplitReaderFatal(
-        `split ${this.split.subject}: the stream now begins at sequence ${firstSeq}, but the split's position is ${p}: ` +
-          `events ${p + 1}..${firstSeq - 1} were removed (retention or purge) before they were counted; refusing to ` +
-          "skip them (start over with a new PVFLOW_DB_URL to accept the loss)",
-      );
+    const first = info.state.first_seq;
+    const p = this.split.position;
+    if (this.#covering) {
+      if (purgedPastPosition(p, first)) throw this.#removed(p + 1, first - 1, `it now starts at sequence ${first}`, true);
+    } else {
+      // What an old consumer delivered past the position is read again: verified no longer.
+      if (this.#verified > p) this.#verified = p;
+      // The previous consumers passed everything up to the position before this stream info was read.
+      const read = { passed: p, claim: 0, pendingSeen: this.#pendingSeen, transitGaps: this.#transitGaps, numPending: created.num_pending };
+      const verdict = judgeProbe({ verified: this.#verified, read: p, claim: 0, first, active: this.#active(read) });
+      if (verdict.kind === "lost") throw this.lossOf(verdict, first);
+      this.#apply(verdict, read);
     }
     const consumer = await js.consumers.get(stream, name);
     const messages = await consumer.consume({
@@ -200,27 +286,84 @@ export class SplitReader {
     return messages;
   }
 
-  /**
-   * On a stream whose limits remove old events, moves an idle split's position up to the stream's
-   * last sequence when none of the split's events lies in between. A position is then never far
-   * behind the stream's first sequence just because the split is quiet, and a restore after the
-   * limits removed other splits' events (all counted) is not mistaken for a loss. Sound because:
-   * the stream's last sequence L is read first; then the consumer reports nothing pending (no
-   * event of the split after the last one delivered, up to the stream's end ≥ L) and exactly as
-   * many deliveries as were handled (nothing in flight to this reader).
-   */
-  async catchUp(): Promise<void> {
+  /** Part 1 of a probe: the consumer's info. Never throws: without it the probe judges with what it has. */
+  async probeConsumer(): Promise<void> {
+    this.#facts = undefined;
     const consumer = this.#consumer;
-    if (!this.#limited || consumer === undefined || this.#stopped || this.split.pending !== 0) return;
-    const handled = this.#handledCseq;
-    const last = (await this.#o.jsm.streams.info(this.#o.stream)).state.last_seq;
-    const ci = await this.#o.jsm.consumers.info(this.#o.stream, consumer);
-    if (consumer !== this.#consumer || this.#handledCseq !== handled || this.#stopped) return; // moved on meanwhile
-    if (ci.num_pending !== 0 || ci.delivered.consumer_seq !== handled) return;
-    if (last > this.split.position) {
-      this.split.position = last;
-      if (last > this.split.delivered) this.split.delivered = last;
+    if (this.#covering || consumer === undefined || this.#stopped) return;
+    try {
+      const ci = await this.#o.jsm.consumers.info(this.#o.stream, consumer);
+      if (consumer !== this.#consumer) return; // replaced meanwhile
+      const facts = { numPending: ci.num_pending, deliveredCseq: ci.delivered.consumer_seq, deliveredSseq: ci.delivered.stream_seq };
+      this.#facts = { consumer, facts, handledCseq: this.#handledCseq };
+    } catch {
+      // judged without it
     }
+  }
+
+  /**
+   * Part 2, just before the stream's info is requested: what was passed so far (the consumer's
+   * read position includes events in flight: delivered, so not removable unread), this probe's
+   * idle claim (from the consumer info and `lastBefore`, the stream's last sequence read before
+   * it), and whether the split was active since the last probe.
+   */
+  probeRead(lastBefore: number): ProbeRead {
+    const f = this.#facts?.consumer === this.#consumer ? this.#facts : undefined;
+    this.#facts = undefined;
+    const read = {
+      passed: Math.max(this.split.position, f?.facts.deliveredSseq ?? 0),
+      claim: f ? idleClaim(f.facts, f.handledCseq, lastBefore) : 0,
+      pendingSeen: this.#pendingSeen,
+      transitGaps: this.#transitGaps,
+      numPending: f?.facts.numPending ?? this.#numPending,
+      active: false,
+    };
+    read.active = this.#active(read);
+    return read;
+  }
+
+  /**
+   * Part 3, with the stream's first sequence read after part 2: moves the verified position (and
+   * an idle split's position, to its claim), or returns the loss (`lost`: the caller fails).
+   * `stride` (./front_guard.ts probeStride) sets how far reading may go before it asks for the next probe.
+   */
+  probeJudge(read: ProbeRead, first: number, stride: number): ProbeVerdict | undefined {
+    if (this.#covering || this.#stopped) return undefined;
+    const verdict = judgeProbe({ verified: this.#verified, read: read.passed, claim: read.claim, first, active: read.active });
+    if (verdict.kind !== "lost") {
+      this.#apply(verdict, read);
+      // No event of the split lies between its last one and the claim, and any event handled
+      // since is later than the claim: the position may move up to it.
+      if (this.#limited && read.claim > this.split.position) {
+        this.split.position = read.claim;
+        if (read.claim > this.split.delivered) this.split.delivered = read.claim;
+      }
+      this.#probeAt = this.split.position + stride;
+    }
+    return verdict;
+  }
+
+  /** The failure for `verdict` (a loss) found by a probe. */
+  lossOf(verdict: ProbeVerdict & { kind: "lost" }, first: number): SplitReaderFatal {
+    return this.#removed(verdict.from, verdict.to, `it now starts at sequence ${first}`, false);
+  }
+
+  /** Events of the split existed that it had not read, since the last judged probe (see ./front_guard.ts). */
+  #active(r: Omit<ProbeRead, "active">): boolean {
+    return r.pendingSeen !== this.#pendingSeenAtProbe || r.transitGaps !== this.#transitGapsAtProbe ||
+      r.numPending > 0 || this.#numPending > 0;
+  }
+
+  /** Applies a verdict that is not a loss, of the open or of a probe whose read was `read`. */
+  #apply(verdict: ProbeVerdict & { verified: number }, read: Omit<ProbeRead, "active">): void {
+    if (verdict.verified > this.#verified) this.#verified = verdict.verified;
+    this.#pendingSeenAtProbe = read.pendingSeen;
+    this.#transitGapsAtProbe = read.transitGaps;
+    this.#numPending = read.numPending;
+  }
+
+  #removed(from: number, to: number, where: string, exact: boolean): SplitReaderFatal {
+    return new SplitReaderFatal(removedReason({ stream: this.#o.stream, split: this.split.subject, from, to, where, limits: this.#limits, exact }));
   }
 
   /** Lets go of the current consumer without waiting: what it still buffers is re-read from position + 1. */
