@@ -48,7 +48,8 @@ test("retention idle - a quiet split of a stream with max_msgs resumes after the
   {
     await using pv = await PvflowProcess.start({ binary, cwd: dir, env });
     await waitFor(async () => total((await pv.json("/counts")).body.counts) === 200, 20_000, () => pv.log);
-    expect((await splitStatus(pv, "pv.3")).committedPosition).toBe(100);
+    // at its last event, or already caught up with the stream's end (200)
+    expect((await splitStatus(pv, "pv.3")).committedPosition).toBeGreaterThanOrEqual(100);
     // Only pv.0 now: the limits remove everything before sequence 5200 - 2000 + 1, pv.3's events
     // included. In steps that pvflow reads before the limits reach them (events removed unread while
     // pvflow runs behind are a different matter: see the notes).
