@@ -49,6 +49,33 @@ export function idleClaim(c: ConsumerFacts, handledCseq: number, lastBefore: num
   return c.numPending === 0 && c.deliveredCseq === handledCseq ? Math.max(c.deliveredSseq, lastBefore) : 0;
 }
 
+/** A split's reader's counters, as of one probe (or the consumer's creation). */
+export interface SplitActivity {
+  /** Events handled whose reply said more of the split's events were pending after them (cumulative). */
+  pendingSeen: number;
+  /** Deliveries lost in transit (cumulative). */
+  transitGaps: number;
+  /** The consumer then, and how many of its deliveries were handled. */
+  consumer: string | undefined;
+  handledCseq: number;
+  /** Events of the split pending in the consumer (its consumer info); undefined: not asked this time. */
+  numPending: number | undefined;
+}
+
+/**
+ * Whether a split had events it had not read between the probe `prev` and now (so that the
+ * front passing its verified position may have removed some), and the pending count to carry to
+ * the next probe. A backlog the last probe saw counts only while nothing was delivered since:
+ * once it delivers, its replies' pending counts say whether more were waiting.
+ */
+export function splitActivity(prev: SplitActivity, now: SplitActivity): { active: boolean; numPending: number } {
+  const stuck = now.consumer === prev.consumer && now.handledCseq === prev.handledCseq;
+  const numPending = now.numPending ?? (stuck ? prev.numPending ?? 0 : 0);
+  const active = now.pendingSeen !== prev.pendingSeen || now.transitGaps !== prev.transitGaps || numPending > 0 ||
+    (stuck && (prev.numPending ?? 0) > 0);
+  return { active, numPending };
+}
+
 /** What a split's reader knew when a probe read the stream's first sequence. */
 export interface ProbeInput {
   /** Verified position before the probe. */

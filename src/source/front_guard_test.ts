@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import {
-  coversStream, describeLimits, idleClaim, judgeProbe, nextProbeDelay, PROBE_MAX_MS, PROBE_MIN_MS, probeStride, removedReason,
+  coversStream, describeLimits, idleClaim, judgeProbe, nextProbeDelay, PROBE_MAX_MS, PROBE_MIN_MS, probeStride, removedReason, splitActivity,
 } from "./front_guard.ts";
 
 test("front guard - a split covers the stream when every stream subject is within it", () => {
@@ -78,4 +78,24 @@ test("front guard - the reason names the split, the range, the limits and both w
   expect(maybe).toContain("new PVFLOW_DB_URL");
   const exact = removedReason({ stream: "PV", split: "pv.>", from: 7, to: 9, where: "w", limits: "l", exact: true });
   expect(exact).toStartWith("split pv.>: events 7 to 9 were removed from stream PV before pvflow read them (w; l)");
+});
+
+test("front guard - a split is active between probes when events of it were waiting, unread", () => {
+  const prev = { pendingSeen: 10, transitGaps: 0, consumer: "c1", handledCseq: 500, numPending: 0 };
+  const same = { ...prev, numPending: undefined };
+  expect(splitActivity(prev, same)).toEqual({ active: false, numPending: 0 }); // idle: nothing delivered, nothing pending
+  expect(splitActivity(prev, { ...same, numPending: 0 })).toEqual({ active: false, numPending: 0 });
+  // delivered events whose replies said more were pending after them
+  expect(splitActivity(prev, { ...same, handledCseq: 600, pendingSeen: 11 }).active).toBe(true);
+  // delivered, none with more pending: caught up
+  expect(splitActivity(prev, { ...same, handledCseq: 600 })).toEqual({ active: false, numPending: 0 });
+  expect(splitActivity(prev, { ...same, transitGaps: 1 }).active).toBe(true);
+  expect(splitActivity(prev, { ...same, numPending: 3 })).toEqual({ active: true, numPending: 3 });
+  // a backlog the last probe saw: still there (or gone unread) while nothing was delivered since
+  const backlog = { ...prev, numPending: 40 };
+  expect(splitActivity(backlog, same)).toEqual({ active: true, numPending: 40 });
+  expect(splitActivity(backlog, { ...same, numPending: 0 })).toEqual({ active: true, numPending: 0 });
+  // ... but once it delivers, the replies tell: an old count is not carried on
+  expect(splitActivity(backlog, { ...same, handledCseq: 540 })).toEqual({ active: false, numPending: 0 });
+  expect(splitActivity(backlog, { ...same, consumer: "c2", handledCseq: 0 })).toEqual({ active: false, numPending: 0 });
 });

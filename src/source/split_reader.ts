@@ -23,7 +23,10 @@ import {
 import { purgedPastPosition } from "../job_streams.ts";
 import type { SplitMetrics } from "../types.ts";
 import { AckSubjectParser } from "./ack_subject.ts";
-import { coversStream, describeLimits, idleClaim, judgeProbe, removedReason, type ConsumerFacts, type ProbeVerdict } from "./front_guard.ts";
+import {
+  coversStream, describeLimits, idleClaim, judgeProbe, removedReason, splitActivity, type ConsumerFacts, type ProbeVerdict,
+  type SplitActivity,
+} from "./front_guard.ts";
 
 /** What a reader needs; the timings have defaults that detect a dead node in about 2 s. */
 export interface SplitReaderOptions {
@@ -45,13 +48,12 @@ export interface SplitReaderOptions {
 
 /** What a reader knew when a probe requested the stream's info (see {@link SplitReader.probeRead}). */
 export interface ProbeRead {
-  /** Every sequence up to it was passed: the position, or the consumer's read position (events in flight included). */
+  /** Every sequence up to it was passed: the position, or an idle consumer's read position. */
   passed: number;
   claim: number;
   active: boolean;
-  pendingSeen: number;
-  transitGaps: number;
-  numPending: number;
+  /** The counters then: the next probe's baseline if this one is judged. */
+  activity: SplitActivity;
 }
 
 /** A split's live state, shared with the source subtask that emits its events. */
@@ -108,11 +110,8 @@ export class SplitReader {
    */
   #pendingSeen = 0;
   #transitGaps = 0;
-  /** The same, as of the last judged probe. */
-  #pendingSeenAtProbe = 0;
-  #transitGapsAtProbe = 0;
-  /** The consumer's pending count in the last judged probe's consumer info (or at its creation). */
-  #numPending = 0;
+  /** The counters as of the last judged probe (or the consumer's creation). */
+  #atProbe: SplitActivity = { pendingSeen: 0, transitGaps: 0, consumer: undefined, handledCseq: 0, numPending: 0 };
   /** This probe's consumer info, if taken (see {@link probeConsumer}). */
   #facts: { consumer: string; facts: ConsumerFacts; handledCseq: number } | undefined;
 
@@ -245,6 +244,8 @@ export class SplitReader {
       mem_storage: true,
       num_replicas: 1,
     });
+    // What the old consumer did since the last probe (before its counters are reset).
+    const old = this.#activity(undefined);
     this.#consumer = name;
     this.#handledCseq = 0;
     this.#start = start;
@@ -263,10 +264,10 @@ export class SplitReader {
       // What an old consumer delivered past the position is read again: verified no longer.
       if (this.#verified > p) this.#verified = p;
       // The previous consumers passed everything up to the position before this stream info was read.
-      const read = { passed: p, claim: 0, pendingSeen: this.#pendingSeen, transitGaps: this.#transitGaps, numPending: created.num_pending };
-      const verdict = judgeProbe({ verified: this.#verified, read: p, claim: 0, first, active: this.#active(read) });
+      const active = splitActivity(this.#atProbe, old).active || created.num_pending > 0;
+      const verdict = judgeProbe({ verified: this.#verified, read: p, claim: 0, first, active });
       if (verdict.kind === "lost") throw this.lossOf(verdict, first);
-      this.#apply(verdict, read);
+      this.#apply(verdict, { ...this.#activity(created.num_pending), consumer: name, handledCseq: 0 });
     }
     const consumer = await js.consumers.get(stream, name);
     const messages = await consumer.consume({
@@ -286,11 +287,17 @@ export class SplitReader {
     return messages;
   }
 
-  /** Part 1 of a probe: the consumer's info. Never throws: without it the probe judges with what it has. */
+  /**
+   * Part 1 of a probe: the consumer's info, when it delivered nothing since the last probe (an
+   * idle consumer is at the stream's end, where the server counts its pending events cheaply; for
+   * a busy one, far behind on a big stream, that count can take the server a while, and the
+   * events it handles are evidence enough). Never throws: without it the probe judges with what it has.
+   */
   async probeConsumer(): Promise<void> {
     this.#facts = undefined;
     const consumer = this.#consumer;
     if (this.#covering || consumer === undefined || this.#stopped) return;
+    if (consumer !== this.#atProbe.consumer || this.#handledCseq !== this.#atProbe.handledCseq) return;
     try {
       const ci = await this.#o.jsm.consumers.info(this.#o.stream, consumer);
       if (consumer !== this.#consumer) return; // replaced meanwhile
@@ -302,24 +309,20 @@ export class SplitReader {
   }
 
   /**
-   * Part 2, just before the stream's info is requested: what was passed so far (the consumer's
-   * read position includes events in flight: delivered, so not removable unread), this probe's
-   * idle claim (from the consumer info and `lastBefore`, the stream's last sequence read before
+   * Part 2, just before the stream's info is requested: what was passed so far (the position, or
+   * an idle consumer's read position, which it passed without an event), this probe's idle claim (from the consumer info and `lastBefore`, the stream's last sequence read before
    * it), and whether the split was active since the last probe.
    */
   probeRead(lastBefore: number): ProbeRead {
     const f = this.#facts?.consumer === this.#consumer ? this.#facts : undefined;
     this.#facts = undefined;
-    const read = {
+    const { active, numPending } = splitActivity(this.#atProbe, this.#activity(f?.facts.numPending));
+    return {
       passed: Math.max(this.split.position, f?.facts.deliveredSseq ?? 0),
       claim: f ? idleClaim(f.facts, f.handledCseq, lastBefore) : 0,
-      pendingSeen: this.#pendingSeen,
-      transitGaps: this.#transitGaps,
-      numPending: f?.facts.numPending ?? this.#numPending,
-      active: false,
+      active,
+      activity: this.#activity(numPending),
     };
-    read.active = this.#active(read);
-    return read;
   }
 
   /**
@@ -331,7 +334,7 @@ export class SplitReader {
     if (this.#covering || this.#stopped) return undefined;
     const verdict = judgeProbe({ verified: this.#verified, read: read.passed, claim: read.claim, first, active: read.active });
     if (verdict.kind !== "lost") {
-      this.#apply(verdict, read);
+      this.#apply(verdict, read.activity);
       // No event of the split lies between its last one and the claim, and any event handled
       // since is later than the claim: the position may move up to it.
       if (this.#limited && read.claim > this.split.position) {
@@ -348,18 +351,15 @@ export class SplitReader {
     return this.#removed(verdict.from, verdict.to, `it now starts at sequence ${first}`, false);
   }
 
-  /** Events of the split existed that it had not read, since the last judged probe (see ./front_guard.ts). */
-  #active(r: Omit<ProbeRead, "active">): boolean {
-    return r.pendingSeen !== this.#pendingSeenAtProbe || r.transitGaps !== this.#transitGapsAtProbe ||
-      r.numPending > 0 || this.#numPending > 0;
+  /** The counters now, with the consumer's pending count if known. */
+  #activity(numPending: number | undefined): SplitActivity {
+    return { pendingSeen: this.#pendingSeen, transitGaps: this.#transitGaps, consumer: this.#consumer, handledCseq: this.#handledCseq, numPending };
   }
 
-  /** Applies a verdict that is not a loss, of the open or of a probe whose read was `read`. */
-  #apply(verdict: ProbeVerdict & { verified: number }, read: Omit<ProbeRead, "active">): void {
+  /** Applies a verdict that is not a loss (of the open or of a probe); `activity` becomes the baseline. */
+  #apply(verdict: ProbeVerdict & { verified: number }, activity: SplitActivity): void {
     if (verdict.verified > this.#verified) this.#verified = verdict.verified;
-    this.#pendingSeenAtProbe = read.pendingSeen;
-    this.#transitGapsAtProbe = read.transitGaps;
-    this.#numPending = read.numPending;
+    this.#atProbe = activity;
   }
 
   #removed(from: number, to: number, where: string, exact: boolean): SplitReaderFatal {
