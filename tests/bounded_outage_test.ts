@@ -101,10 +101,11 @@ test("bounded outage - a thousand failed checkpoints: counting goes on, no gross
   expect(await metric("pvflow_up")).toBe(1); // RUNNING
   expect(counted).toBeGreaterThan(published - 5 * BURST); // counting went on during the outage
   expect(late - early).toBeLessThan(MAX_GROWTH_MB);
-  // /status still answers with no completed checkpoint among the last 100 (the store is gone).
+  // /status still answers with no completed checkpoint among the last 100 (the store is gone);
+  // the history holds 100, so one in flight leaves room for 99 failed.
   const s = await pv.json("/status");
   expect(s.status).toBe(200);
-  expect(s.body.checkpoints.consecutiveFailed).toBeGreaterThanOrEqual(100);
+  expect(s.body.checkpoints.consecutiveFailed).toBeGreaterThanOrEqual(s.body.checkpoints.inProgress ? 99 : 100);
 
   publishing = false;
   await traffic;
