@@ -12,13 +12,14 @@ import type { Committer } from "./checkpoint/commit_worker.ts";
 import { isFenced, isSplitFenced, type RestoredCheckpoint } from "./checkpoint/store.ts";
 import type { JobMetrics } from "./job_metrics.ts";
 import { FatalJobError } from "./job_streams.ts";
+import { checkUnverified } from "./source/front_guard.ts";
 import type { CountTaskInit } from "./operators/count_task.ts";
 import { windowPartition } from "./operators/window_partition.ts";
 import { BarrierCell } from "./runtime/barrier_cell.ts";
 import { partitionByKeyGroup } from "./runtime/key_group.ts";
 import { instanceTag } from "./source/consumer_names.ts";
 import type { SourceTaskInit } from "./source/jetstream_source.ts";
-import type { TaskControl, TaskMetrics, TaskReport } from "./types.ts";
+import type { SplitPositions, TaskControl, TaskMetrics, TaskReport, UnverifiedSplit } from "./types.ts";
 
 const METRICS_INTERVAL_MS = 500;
 /** How long a teardown waits for the final metrics of the tasks still alive. */
@@ -72,6 +73,11 @@ export interface AttemptOptions {
   injectFault: boolean;
   workerUrl: URL;
   committer: Pick<Committer, "commit" | "attach" | "onLost">;
+  /**
+   * The stream's first sequence, read now (not cached): a checkpoint whose sources named
+   * unverified positions commits only once it shows none of their events were removed unread.
+   */
+  streamFirstSequence(): Promise<number>;
   metrics: JobMetrics;
   hooks: AttemptHooks;
 }
@@ -88,6 +94,8 @@ export class Attempt {
   readonly stopped = new Set<string>();
   /** Cluster mode: a commit failed; its outcome is unknown, so nothing more is committed (the attempt restarts). */
   #commitsClosed = false;
+  /** The unverified positions the sources named in their acks, by checkpoint (see {@link #verifyFront}). */
+  readonly #unverified = new Map<number, UnverifiedSplit[]>();
   readonly #tasks: Task[] = [];
   readonly #failed = Promise.withResolvers<never>();
   #failedOnce = false;
@@ -168,6 +176,7 @@ export class Attempt {
   async #commit(o: AttemptOptions, data: CheckpointData, staged: number): Promise<{ bytes: number }> {
     const fence = o.fence;
     if (this.#commitsClosed) throw new Error("an earlier commit of this attempt failed; the attempt restarts");
+    await this.#verifyFront(o, data.record.id);
     const r = await o.committer.commit(fence ? { ...data, fence } : data, o.streamCreated, staged).catch((err: Error) => {
       // Another process claimed the database: never commit again (it would overwrite newer state).
       if (isFenced(err.message)) this.fail(new FatalJobError(err.message));
@@ -182,9 +191,36 @@ export class Attempt {
     return r;
   }
 
+  /**
+   * Before checkpoint `id` commits: if its sources named positions past their verified ones
+   * (src/source/front_guard.ts), the stream's first sequence, read after their acks, must show
+   * that none of those splits' events were removed unread; else the job fails (never committing
+   * past a loss). Read here, on the main thread: a busy source reads its own probes' answers late,
+   * and the checkpoint would wait for them. The sources then move their verified positions up.
+   */
+  async #verifyFront(o: AttemptOptions, id: number): Promise<void> {
+    const unverified = this.#unverified.get(id);
+    for (const k of this.#unverified.keys()) if (k <= id) this.#unverified.delete(k); // older ones failed
+    if (!unverified) return;
+    const first = await o.streamFirstSequence();
+    const loss = checkUnverified(o.config.stream, unverified, first);
+    if (loss) {
+      this.fail(new FatalJobError(loss));
+      throw new Error(loss);
+    }
+    const positions: SplitPositions = {};
+    for (const u of unverified) positions[u.split] = u.position;
+    for (const t of this.#tasks) if (t.role === "source") post(t, { kind: "verified", positions });
+  }
+
   #onReport(t: Task, r: TaskReport, log: (line: string) => void): void {
     switch (r.kind) {
-      case "ack": this.coordinator.acknowledge(r); break;
+      case "ack":
+        if (r.role === "source" && r.unverified) {
+          this.#unverified.set(r.checkpointId, [...(this.#unverified.get(r.checkpointId) ?? []), ...r.unverified]);
+        }
+        this.coordinator.acknowledge(r);
+        break;
       case "declined": this.coordinator.decline(r.checkpointId, `${r.role} ${r.subtask}: ${r.reason}`); break;
       case "metrics": this.#metrics.update(r as TaskMetrics); break;
       case "stopped": this.stopped.add(`${t.role}:${t.subtask}`); break;

@@ -280,6 +280,7 @@ export class Job {
       config: { ...this.config, subjects: splits, sourceParallelism: Math.min(this.config.sourceParallelism, splits.length) },
       restored, streamCreated: info.created, deadLettered, fence, firstCheckpointId: this.#nextCheckpointId, injectFault,
       workerUrl: this.#workerUrl, committer: this.#committer, metrics: this.metrics,
+      streamFirstSequence: () => this.#streams.firstSequence(this.natsConnected ? this.#nc : undefined),
       hooks: {
         triggered: (id) => { this.#nextCheckpointId = id + 1; },
         committed: (data) => this.#onCommitted(data),

@@ -6,7 +6,7 @@
  * questions from a one-second cache.
  */
 import type { NatsConnection } from "@nats-io/nats-core";
-import { jetstreamManager, type StreamInfo } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
 import type { Config } from "./config.ts";
 import type { RestoredCheckpoint } from "./checkpoint/store.ts";
 import { subjectIsSubset, subjectsOverlap } from "./subjects.ts";
@@ -42,6 +42,7 @@ export class StreamAdmin {
   #log: (line: string) => void;
   #info: { at: number; info: StreamInfo } | undefined;
   #splitLast: { at: number; seqs: Record<string, number> } | undefined;
+  #managerOf: { nc: NatsConnection; jsm: Promise<JetStreamManager> } | undefined;
 
   constructor(config: Readonly<Config>, log: (line: string) => void) {
     this.#config = config;
@@ -117,6 +118,25 @@ export class StreamAdmin {
     } catch {
       return c?.info;
     }
+  }
+
+  /**
+   * The stream's first sequence, read now (a checkpoint verifies its positions against it, see
+   * src/attempt.ts); throws while `nc` is undefined (no NATS) or the read fails.
+   */
+  async firstSequence(nc: NatsConnection | undefined): Promise<number> {
+    if (!nc) throw new Error("NATS is disconnected: cannot read the stream's first sequence");
+    const info = await (await this.#jsm(nc)).streams.info(this.#config.stream);
+    this.#info = { at: Date.now(), info };
+    return info.state.first_seq;
+  }
+
+  /** A manager for `nc`, made once per connection (making one asks the server for the account). */
+  #jsm(nc: NatsConnection): Promise<JetStreamManager> {
+    if (this.#managerOf?.nc !== nc) this.#managerOf = { nc, jsm: jetstreamManager(nc) };
+    const jsm = this.#managerOf.jsm;
+    jsm.catch(() => { if (this.#managerOf?.jsm === jsm) this.#managerOf = undefined; });
+    return jsm;
   }
 
   /** Each split's last stream sequence (0: no event yet), cached like {@link streamInfo}. */

@@ -74,6 +74,25 @@ export interface SourceAck {
   maxEventTimes?: Record<string, number>;
   /** With windows on: the watermark this source had emitted before the barrier. */
   watermark?: number;
+  /**
+   * Splits whose position is past their verified one (src/source/front_guard.ts): the checkpoint
+   * commits only once the stream's first sequence, read after this ack, shows none of their events
+   * were removed unread.
+   */
+  unverified?: UnverifiedSplit[];
+}
+
+/** A split's position to verify before a checkpoint commits it (see {@link SourceAck}). */
+export interface UnverifiedSplit {
+  split: string;
+  /** Every event of the split up to it was delivered. */
+  verified: number;
+  /** Its position at the barrier: every sequence up to it was passed before the ack. */
+  position: number;
+  /** It had unread events since its verified position was set (see front_guard.ts splitActivity). */
+  active: boolean;
+  /** The stream's limits in words, for a failure's reason. */
+  limits: string;
 }
 
 /**
@@ -177,5 +196,7 @@ export type TaskControl =
   | { kind: "trigger"; barrier: Barrier }
   | { kind: "complete"; checkpointId: number }
   | { kind: "abort"; checkpointId: number }
+  /** A checkpoint's unverified positions were verified before its commit (sources move their verified positions up). */
+  | { kind: "verified"; positions: SplitPositions }
   /** The attempt is over: stop processing and report the final metrics (then be terminated). */
   | { kind: "cancel" };

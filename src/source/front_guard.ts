@@ -22,6 +22,7 @@
  * stream's length.
  */
 import { subjectIsSubset } from "../subjects.ts";
+import type { UnverifiedSplit } from "../types.ts";
 
 /** Whether every subject of the stream is within `split`: then each stream sequence is the split's. */
 export function coversStream(split: string, streamSubjects: readonly string[] | undefined): boolean {
@@ -168,4 +169,21 @@ export function removedReason(r: RemovedEvents): string {
     `(UPDATE positions SET seq = <first - 1> WHERE stream = '${r.stream}' AND subject = '${r.split}'); to count ` +
     "only what the stream still holds, start over with a new PVFLOW_DB_URL. To prevent it, raise the stream's " +
     "limits or give pvflow more capacity";
+}
+
+/**
+ * The failure's reason when the stream's `first` sequence, read after the sources acknowledged a
+ * checkpoint, shows that events of one of its `unverified` splits may have been removed unread;
+ * undefined when every position is verified.
+ */
+export function checkUnverified(stream: string, unverified: readonly UnverifiedSplit[], first: number): string | undefined {
+  for (const u of unverified) {
+    const verdict = judgeProbe({ verified: u.verified, read: u.position, claim: 0, first, active: u.active });
+    if (verdict.kind === "lost") {
+      return removedReason({
+        stream, split: u.split, from: verdict.from, to: verdict.to, where: `it now starts at sequence ${first}`, limits: u.limits, exact: false,
+      });
+    }
+  }
+  return undefined;
 }

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import {
-  coversStream, describeLimits, idleClaim, judgeProbe, nextProbeDelay, PROBE_MAX_MS, PROBE_MIN_MS, probeStride, removedReason, splitActivity,
+  coversStream, describeLimits, idleClaim, judgeProbe, nextProbeDelay, PROBE_MAX_MS, PROBE_MIN_MS, probeStride, removedReason, splitActivity, checkUnverified,
 } from "./front_guard.ts";
 
 test("front guard - a split covers the stream when every stream subject is within it", () => {
@@ -98,4 +98,14 @@ test("front guard - a split is active between probes when events of it were wait
   // ... but once it delivers, the replies tell: an old count is not carried on
   expect(splitActivity(backlog, { ...same, handledCseq: 540 })).toEqual({ active: false, numPending: 0 });
   expect(splitActivity(backlog, { ...same, consumer: "c2", handledCseq: 0 })).toEqual({ active: false, numPending: 0 });
+});
+
+test("front guard - a checkpoint's unverified positions: committed when the front has not passed them, else the reason", () => {
+  const u = (split: string, verified: number, position: number, active: boolean) => ({ split, verified, position, active, limits: "max_msgs 2000" });
+  const splits = [u("pv.0", 100, 900, true), u("pv.3", 50, 60, false)];
+  expect(checkUnverified("PV", splits, 101)).toBeUndefined(); // nothing after either verified position removed
+  expect(checkUnverified("PV", splits, 2000)).toStartWith("split pv.0: events of the split between sequences 101 and 1999 may have been removed from stream PV");
+  // the idle split alone: not a loss
+  expect(checkUnverified("PV", [splits[1]], 2000)).toBeUndefined();
+  expect(checkUnverified("PV", [], 2000)).toBeUndefined();
 });

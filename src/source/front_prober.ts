@@ -3,13 +3,14 @@
  * Probes the stream's front for the splits of one source subtask (./front_guard.ts): the idle
  * splits' consumer info, then ONE stream info (its first sequence is the stream's, shared by every
  * split), then each split's verdict. Probes run one at a time: at least every second, sooner when
- * the front moves fast relative to the nearest verified position, when a reader has read a quarter
- * of the stream's length past its verified position, and when a checkpoint waits for its positions
- * to be verified ({@link whenVerified}). A loss fails the subtask; the checkpoint that waited for it
- * is never acknowledged, so no committed position passes it.
+ * the front moves fast relative to the nearest verified position, and when a reader has read a
+ * quarter of the stream's length past its last probe. They keep the verified positions close
+ * behind the reading, move idle splits' positions up, and find a loss between checkpoints (the
+ * subtask fails). A checkpoint does not wait for them: the job verifies what they have not yet,
+ * with one stream info of its own before it commits (src/attempt.ts) — a busy source reads its
+ * answers late (its event loop is busy with events), the job's main thread does not.
  */
 import type { JetStreamManager } from "@nats-io/jetstream";
-import type { SplitPositions } from "../types.ts";
 import { nextProbeDelay, PROBE_MAX_MS, PROBE_MIN_MS, probeStride } from "./front_guard.ts";
 import type { SplitReader, SplitReaderFatal } from "./split_reader.ts";
 
@@ -36,7 +37,6 @@ export class FrontProber {
   /** The previous probe's front and when it was read, for the front's speed. */
   #front: { first: number; at: number } | undefined;
   #failures = 0;
-  #waiters: { positions: SplitPositions; resolve: () => void }[] = [];
 
   constructor(options: FrontProberOptions) {
     this.#o = options;
@@ -47,11 +47,10 @@ export class FrontProber {
     this.request();
   }
 
-  /** Stops probing; checkpoints still waiting are never acknowledged. */
+  /** Stops probing. */
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    this.#waiters = [];
   }
 
   /** A probe as soon as the one under way (if any) has ended, at most one per {@link PROBE_MIN_MS}. */
@@ -62,22 +61,6 @@ export class FrontProber {
       return;
     }
     this.#schedule(Math.max(0, this.#lastStart + PROBE_MIN_MS - performance.now()));
-  }
-
-  /**
-   * Undefined when every guarded split's verified position is at least its position in
-   * `positions`; else a promise that resolves once it is (a probe is requested now).
-   */
-  whenVerified(positions: SplitPositions): Promise<void> | undefined {
-    if (this.#verified(positions)) return undefined;
-    const { promise, resolve } = Promise.withResolvers<void>();
-    this.#waiters.push({ positions, resolve });
-    this.request();
-    return promise;
-  }
-
-  #verified(positions: SplitPositions): boolean {
-    return this.#o.readers.every((r) => !r.guarded || r.verified >= (positions[r.split.subject] ?? 0));
   }
 
   #schedule(ms: number): void {
@@ -98,7 +81,7 @@ export class FrontProber {
     let delay = PROBE_MAX_MS;
     let failed = false;
     try {
-      await Promise.all(readers.map((r) => r.probeConsumer()));
+      await Promise.all(readers.map((r) => r.probeConsumer(this.#o.jsm)));
       const reads = readers.map((r) => r.probeRead(this.#lastSeq));
       const { first_seq: first, last_seq: last } = (await this.#o.jsm.streams.info(this.#o.stream)).state;
       if (this.#stopped) return;
@@ -120,11 +103,6 @@ export class FrontProber {
       this.#front = { first, at: now };
       this.#lastSeq = last;
       delay = nextProbeDelay(margin, speed);
-      this.#waiters = this.#waiters.filter((w) => {
-        if (!this.#verified(w.positions)) return true;
-        w.resolve();
-        return false;
-      });
     } catch (err) {
       // NATS unreachable, say: positions read meanwhile wait for the next probe.
       failed = true;
@@ -133,7 +111,7 @@ export class FrontProber {
       this.#running = false;
     }
     if (this.#stopped) return;
-    if (!failed && (this.#again || this.#waiters.length > 0)) delay = Math.min(delay, PROBE_MIN_MS);
+    if (!failed && this.#again) delay = Math.min(delay, PROBE_MIN_MS);
     this.#schedule(delay);
   }
 }

@@ -6,9 +6,9 @@
  * a reconnect or its loss. Each event is parsed once, routed by key group to a count subtask, and
  * batched onto that subtask's channel. On `trigger(n)` — which runs between two events, never inside one — it
  * records every split's position, flushes, emits barrier n on every channel and acknowledges n
- * with the positions — once its {@link FrontProber} has verified them: no event of a split up to
- * its position was removed from the stream unread (retention limits, a purge), else the subtask
- * fails instead. Correctness never depends on JetStream acks.
+ * with the positions, naming those its {@link FrontProber} has not verified yet (no event of the
+ * split up to them removed from the stream unread by retention limits or a purge): the job
+ * verifies them before it commits. Correctness never depends on JetStream acks.
  *
  * With windows on, each event's time is parsed too, and the source keeps its splits' watermarks:
  * every watermark interval it emits a new one on every channel. Lateness is judged HERE, against
@@ -189,17 +189,20 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
       splits.forEach((s, i) => { maxEventTimes![s.subject] = max[i]; });
       watermark = watermarks.current;
     }
+    // Positions past their verified ones: the job verifies them before it commits (src/attempt.ts).
+    const unverified = readers.map((r) => r.unverified()).filter((u) => u !== undefined);
     writer.broadcastBarrier(barrier);
     const ack = () => {
       if (!dlqFailed) {
-        post({ kind: "ack", role: "source", subtask, checkpointId: barrier.checkpointId, positions, maxEventTimes, watermark });
+        post({
+          kind: "ack", role: "source", subtask, checkpointId: barrier.checkpointId, positions, maxEventTimes, watermark,
+          unverified: unverified.length > 0 ? unverified : undefined,
+        });
       }
     };
-    // Acknowledged once its dead letters are stored and its positions verified (never past a loss).
-    const verified = prober.whenVerified(positions);
-    const waits: Promise<unknown>[] = verified ? [...dlqInFlight, verified] : [...dlqInFlight];
-    const acked = waits.length === 0 ? (ack(), undefined) : Promise.all(waits).then(ack);
-    if (barrier.final) stop(acked).catch(fail);
+    if (dlqInFlight.size === 0) ack();
+    else Promise.all(dlqInFlight).then(ack);
+    if (barrier.final) stop().catch(fail);
   };
 
   // Windows: per-split watermarks on a coarse clock (ticked with the watermark interval; idleness
@@ -279,15 +282,13 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   prober.start();
   post({ kind: "ready", role: "source", subtask });
 
-  // After the final barrier: its acknowledgement may wait for a probe, which needs the consumers.
-  const stop = async (finalAck?: Promise<unknown>) => {
+  const stop = async () => {
     stopped = true;
     clearInterval(flushTimer);
     clearInterval(metricsTimer);
     clearInterval(watermarkTimer);
     writer.broadcastEnd();
     reportMetrics();
-    await finalAck;
     prober.stop();
     await Promise.all(readers.map((r) => r.stop()));
     await nc.close();
@@ -296,6 +297,7 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
 
   return (control) => {
     if (control.kind === "trigger") takeBarrier();
+    else if (control.kind === "verified") for (const r of readers) r.markVerified(control.positions[r.split.subject] ?? 0);
     else if (control.kind === "cancel") {
       stopped = true; // reads nothing more, so the report below is final
       prober.stop();

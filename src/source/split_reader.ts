@@ -12,16 +12,16 @@
  * Events the stream removed before the consumer delivered them (limits, a purge) leave no gap in
  * the consumer sequences: the server skips to its new first sequence. The reader applies the
  * rules of ./front_guard.ts: a covering split checks that its stream sequences are contiguous; any
- * other split keeps a verified position that the source's {@link FrontProber} moves up (and the
- * source acknowledges a checkpoint only once its positions are verified, so no committed position
- * ever passes a loss). A loss fails the attempt with {@link SplitReaderFatal}.
+ * other split keeps a verified position that the source's {@link FrontProber} moves up (and a
+ * checkpoint commits a position past it only once the job verified it: no committed position ever
+ * passes a loss). A loss fails the attempt with {@link SplitReaderFatal}.
  */
 import { nanos } from "@nats-io/nats-core";
 import {
   AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg,
 } from "@nats-io/jetstream";
 import { purgedPastPosition } from "../job_streams.ts";
-import type { SplitMetrics } from "../types.ts";
+import type { SplitMetrics, UnverifiedSplit } from "../types.ts";
 import { AckSubjectParser } from "./ack_subject.ts";
 import {
   coversStream, describeLimits, idleClaim, judgeProbe, removedReason, splitActivity, type ConsumerFacts, type ProbeVerdict,
@@ -293,13 +293,13 @@ export class SplitReader {
    * a busy one, far behind on a big stream, that count can take the server a while, and the
    * events it handles are evidence enough). Never throws: without it the probe judges with what it has.
    */
-  async probeConsumer(): Promise<void> {
+  async probeConsumer(jsm: JetStreamManager): Promise<void> {
     this.#facts = undefined;
     const consumer = this.#consumer;
     if (this.#covering || consumer === undefined || this.#stopped) return;
     if (consumer !== this.#atProbe.consumer || this.#handledCseq !== this.#atProbe.handledCseq) return;
     try {
-      const ci = await this.#o.jsm.consumers.info(this.#o.stream, consumer);
+      const ci = await jsm.consumers.info(this.#o.stream, consumer);
       if (consumer !== this.#consumer) return; // replaced meanwhile
       const facts = { numPending: ci.num_pending, deliveredCseq: ci.delivered.consumer_seq, deliveredSseq: ci.delivered.stream_seq };
       this.#facts = { consumer, facts, handledCseq: this.#handledCseq };
@@ -344,6 +344,22 @@ export class SplitReader {
       this.#probeAt = this.split.position + stride;
     }
     return verdict;
+  }
+
+  /**
+   * At a barrier: the split's position if it is past its verified one, for the checkpoint to
+   * verify before it commits (src/attempt.ts); undefined when there is nothing to verify.
+   */
+  unverified(): UnverifiedSplit | undefined {
+    const position = this.split.position;
+    if (this.#covering || position <= this.#verified) return undefined;
+    const { active } = splitActivity(this.#atProbe, this.#activity(undefined));
+    return { split: this.split.subject, verified: this.#verified, position, active, limits: this.#limits };
+  }
+
+  /** A checkpoint verified the split up to `position` (see {@link unverified}). */
+  markVerified(position: number): void {
+    if (position > this.#verified) this.#verified = position;
   }
 
   /** The failure for `verdict` (a loss) found by a probe. */
