@@ -12,7 +12,7 @@ import type { Committer } from "./checkpoint/commit_worker.ts";
 import { isFenced, isSplitFenced, type RestoredCheckpoint } from "./checkpoint/store.ts";
 import type { JobMetrics } from "./job_metrics.ts";
 import { FatalJobError } from "./job_streams.ts";
-import { checkUnverified } from "./source/front_guard.ts";
+import { checkUnverified, needsBacklog } from "./source/front_guard.ts";
 import type { CountTaskInit } from "./operators/count_task.ts";
 import { windowPartition } from "./operators/window_partition.ts";
 import { BarrierCell } from "./runtime/barrier_cell.ts";
@@ -78,6 +78,8 @@ export interface AttemptOptions {
    * unverified positions commits only once it shows none of their events were removed unread.
    */
   streamFirstSequence(): Promise<number>;
+  /** A consumer's pending count, read now (throws when it cannot be read). */
+  consumerPending(consumer: string): Promise<number>;
   metrics: JobMetrics;
   hooks: AttemptHooks;
 }
@@ -197,12 +199,26 @@ export class Attempt {
    * that none of those splits' events were removed unread; else the job fails (never committing
    * past a loss). Read here, on the main thread: a busy source reads its own probes' answers late,
    * and the checkpoint would wait for them. The sources then move their verified positions up.
+   * When NATS does not answer, positions of streams without limits commit unverified.
    */
   async #verifyFront(o: AttemptOptions, id: number): Promise<void> {
     const unverified = this.#unverified.get(id);
     for (const k of this.#unverified.keys()) if (k <= id) this.#unverified.delete(k); // older ones failed
     if (!unverified) return;
-    const first = await o.streamFirstSequence();
+    let first: number;
+    try {
+      first = await o.streamFirstSequence();
+      for (const u of unverified) {
+        if (!needsBacklog(u, first)) continue;
+        if (u.consumer === undefined) throw new Error(`split ${u.split} has no consumer to ask for its backlog`);
+        if ((await o.consumerPending(u.consumer)) > 0) u.active = true;
+      }
+    } catch (err) {
+      // NATS does not answer: a stream without limits loses events only to a purge, so its
+      // positions commit unverified; with limits the checkpoint fails (the next one asks again).
+      if (unverified.every((u) => !u.limited)) return;
+      throw err;
+    }
     const loss = checkUnverified(o.config.stream, unverified, first);
     if (loss) {
       this.fail(new FatalJobError(loss));

@@ -281,6 +281,7 @@ export class Job {
       restored, streamCreated: info.created, deadLettered, fence, firstCheckpointId: this.#nextCheckpointId, injectFault,
       workerUrl: this.#workerUrl, committer: this.#committer, metrics: this.metrics,
       streamFirstSequence: () => this.#streams.firstSequence(this.natsConnected ? this.#nc : undefined),
+      consumerPending: (name) => this.#streams.consumerPending(this.natsConnected ? this.#nc : undefined, name),
       hooks: {
         triggered: (id) => { this.#nextCheckpointId = id + 1; },
         committed: (data) => this.#onCommitted(data),

@@ -131,6 +131,12 @@ export class StreamAdmin {
     return info.state.first_seq;
   }
 
+  /** Consumer `name`'s pending count, read now; throws while `nc` is undefined or the read fails. */
+  async consumerPending(nc: NatsConnection | undefined, name: string): Promise<number> {
+    if (!nc) throw new Error("NATS is disconnected: cannot read a consumer's pending count");
+    return (await (await this.#jsm(nc)).consumers.info(this.#config.stream, name)).num_pending;
+  }
+
   /** A manager for `nc`, made once per connection (making one asks the server for the account). */
   #jsm(nc: NatsConnection): Promise<JetStreamManager> {
     if (this.#managerOf?.nc !== nc) this.#managerOf = { nc, jsm: jetstreamManager(nc) };

@@ -93,6 +93,14 @@ export interface UnverifiedSplit {
   active: boolean;
   /** The stream's limits in words, for a failure's reason. */
   limits: string;
+  /** The split's consumer then (asked for its backlog when the front passed the verified position of an inactive split). */
+  consumer?: string;
+  /**
+   * Whether the stream's limits remove events. Without limits only a purge does: when NATS cannot
+   * be asked, such a position is committed unverified (a zombie cut off from NATS still reaches
+   * the database's fence; a purge then is the one loss not seen).
+   */
+  limited: boolean;
 }
 
 /**

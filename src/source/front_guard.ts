@@ -172,6 +172,14 @@ export function removedReason(r: RemovedEvents): string {
 }
 
 /**
+ * Whether the front passed the verified position of a split that showed no unread events: its
+ * consumer's backlog must be asked before it is judged idle (SplitReader.backlogNow).
+ */
+export function needsBacklog(u: { verified: number; position: number; active: boolean }, first: number): boolean {
+  return !u.active && u.position > 0 && first > u.verified + 1;
+}
+
+/**
  * The failure's reason when the stream's `first` sequence, read after the sources acknowledged a
  * checkpoint, shows that events of one of its `unverified` splits may have been removed unread;
  * undefined when every position is verified.

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
 import {
-  coversStream, describeLimits, idleClaim, judgeProbe, nextProbeDelay, PROBE_MAX_MS, PROBE_MIN_MS, probeStride, removedReason, splitActivity, checkUnverified,
+  coversStream, describeLimits, idleClaim, judgeProbe, nextProbeDelay, PROBE_MAX_MS, PROBE_MIN_MS, probeStride, removedReason, splitActivity, checkUnverified, needsBacklog,
 } from "./front_guard.ts";
 
 test("front guard - a split covers the stream when every stream subject is within it", () => {
@@ -101,11 +101,18 @@ test("front guard - a split is active between probes when events of it were wait
 });
 
 test("front guard - a checkpoint's unverified positions: committed when the front has not passed them, else the reason", () => {
-  const u = (split: string, verified: number, position: number, active: boolean) => ({ split, verified, position, active, limits: "max_msgs 2000" });
+  const u = (split: string, verified: number, position: number, active: boolean) => ({ split, verified, position, active, limits: "max_msgs 2000", limited: true });
   const splits = [u("pv.0", 100, 900, true), u("pv.3", 50, 60, false)];
   expect(checkUnverified("PV", splits, 101)).toBeUndefined(); // nothing after either verified position removed
   expect(checkUnverified("PV", splits, 2000)).toStartWith("split pv.0: events of the split between sequences 101 and 1999 may have been removed from stream PV");
   // the idle split alone: not a loss
   expect(checkUnverified("PV", [splits[1]], 2000)).toBeUndefined();
   expect(checkUnverified("PV", [], 2000)).toBeUndefined();
+});
+
+test("front guard - the backlog is asked only when the front passed the verified position of a split that showed none", () => {
+  expect(needsBacklog({ verified: 100, position: 900, active: false }, 2000)).toBe(true);
+  expect(needsBacklog({ verified: 100, position: 900, active: true }, 2000)).toBe(false); // a loss already
+  expect(needsBacklog({ verified: 100, position: 900, active: false }, 101)).toBe(false); // verified
+  expect(needsBacklog({ verified: 0, position: 0, active: false }, 2000)).toBe(false); // read nothing yet
 });

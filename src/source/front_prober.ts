@@ -90,7 +90,14 @@ export class FrontProber {
       const stride = probeStride(first, last);
       let margin = Infinity;
       for (let i = 0; i < readers.length; i++) {
-        const verdict = readers[i].probeJudge(reads[i], first, stride);
+        let read = reads[i];
+        if (!read.active && !read.asked && first > readers[i].verified + 1) {
+          // The front passed its verified position: is a backlog waiting now? (see backlogNow)
+          const backlog = await readers[i].backlogNow(this.#o.jsm);
+          if (backlog === undefined) continue; // cannot tell: judged at the next probe (or when its consumer is recreated)
+          if (backlog > 0) read = { ...read, active: true };
+        }
+        const verdict = readers[i].probeJudge(read, first, stride);
         if (verdict?.kind === "lost") {
           this.stop();
           this.#o.fail(readers[i].lossOf(verdict, first));

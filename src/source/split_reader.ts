@@ -54,6 +54,8 @@ export interface ProbeRead {
   active: boolean;
   /** The counters then: the next probe's baseline if this one is judged. */
   activity: SplitActivity;
+  /** Whether this probe asked the consumer (else its pending count is not known). */
+  asked: boolean;
 }
 
 /** A split's live state, shared with the source subtask that emits its events. */
@@ -322,7 +324,20 @@ export class SplitReader {
       claim: f ? idleClaim(f.facts, f.handledCseq, lastBefore) : 0,
       active,
       activity: this.#activity(numPending),
+      asked: f !== undefined,
     };
+  }
+
+  /**
+   * The current consumer's pending count, asked now (undefined: no consumer, or no answer). For a
+   * split the front passed that showed no unread events at the probe's read: events delivered
+   * before the front moved (say, into the socket of a frozen process) said nothing was pending,
+   * but the consumer may have stopped delivering since, with its split's events then removed.
+   */
+  async backlogNow(jsm: JetStreamManager): Promise<number | undefined> {
+    const consumer = this.#consumer;
+    if (consumer === undefined) return undefined;
+    return jsm.consumers.info(this.#o.stream, consumer).then((ci) => ci.num_pending, () => undefined);
   }
 
   /**
@@ -354,7 +369,7 @@ export class SplitReader {
     const position = this.split.position;
     if (this.#covering || position <= this.#verified) return undefined;
     const { active } = splitActivity(this.#atProbe, this.#activity(undefined));
-    return { split: this.split.subject, verified: this.#verified, position, active, limits: this.#limits };
+    return { split: this.split.subject, verified: this.#verified, position, active, limits: this.#limits, consumer: this.#consumer, limited: this.#limited };
   }
 
   /** A checkpoint verified the split up to `position` (see {@link unverified}). */
