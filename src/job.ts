@@ -271,13 +271,15 @@ export class Job {
       this.#log(`${keys} keys (${events} events) of the checkpoint contain NUL and cannot be read back exactly: ` +
         "left out of the restored counts and of /counts (still in the counts table; see key_contains_nul)");
     }
-    checkPositions({ ...this.config, subjects: splits }, restored, info);
+    // The job's config narrowed to this attempt's splits (cluster mode: the owned ones).
+    const config = { ...this.config, subjects: splits, sourceParallelism: Math.min(this.config.sourceParallelism, splits.length) };
+    checkPositions(config, restored, info);
     const deadLettered = await this.#scanDeadLetters(nc, restored, splits);
     if (this.#stopRequested) return;
     const injectFault = this.metrics.attempts < this.config.faultAttempts;
     this.metrics.beginAttempt();
     const attempt = new Attempt({
-      config: { ...this.config, subjects: splits, sourceParallelism: Math.min(this.config.sourceParallelism, splits.length) },
+      config,
       restored, streamCreated: info.created, deadLettered, fence, firstCheckpointId: this.#nextCheckpointId, injectFault,
       workerUrl: this.#workerUrl, committer: this.#committer, metrics: this.metrics,
       streamFirstSequence: () => this.#streams.firstSequence(this.natsConnected ? this.#nc : undefined),
