@@ -17,6 +17,7 @@ import type { CountTaskInit } from "./operators/count_task.ts";
 import { windowPartition } from "./operators/window_partition.ts";
 import { BarrierCell } from "./runtime/barrier_cell.ts";
 import { partitionByKeyGroup } from "./runtime/key_group.ts";
+import { SlotWorkers, type SubtaskPort } from "./runtime/slot_workers.ts";
 import { instanceTag } from "./source/consumer_names.ts";
 import type { SourceTaskInit } from "./source/jetstream_source.ts";
 import type { SplitPositions, TaskControl, TaskMetrics, TaskReport, UnverifiedSplit } from "./types.ts";
@@ -40,7 +41,8 @@ export class RebalanceError extends Error {}
 interface Task {
   role: "source" | "count";
   subtask: number;
-  worker: Worker;
+  /** Its slot's task worker (shared with the other role's subtask of the same number). */
+  worker: SubtaskPort;
   ready?: boolean;
   /** Crashed or exited: answers nothing more. */
   gone?: boolean;
@@ -99,6 +101,8 @@ export class Attempt {
   /** The unverified positions the sources named in their acks, by checkpoint (see {@link #verifyFront}). */
   readonly #unverified = new Map<number, UnverifiedSplit[]>();
   readonly #tasks: Task[] = [];
+  /** One task worker per slot: source k and count k share slot k. */
+  readonly #slots: SlotWorkers;
   readonly #failed = Promise.withResolvers<never>();
   #failedOnce = false;
   #readyChanged: (() => void) | undefined;
@@ -109,6 +113,7 @@ export class Attempt {
     this.splits = [...c.subjects];
     this.sources = c.sourceParallelism;
     this.#metrics = o.metrics;
+    this.#slots = new SlotWorkers(o.workerUrl);
     this.failed = this.#failed.promise;
     this.failed.catch(() => {});
     const cells = Array.from({ length: c.sourceParallelism }, () => new BarrierCell());
@@ -251,7 +256,7 @@ export class Attempt {
   }
 
   #spawn(o: AttemptOptions, role: "source" | "count", subtask: number, init: SourceTaskInit | CountTaskInit, transfer: MessagePort[]): void {
-    const worker = new Worker(o.workerUrl, { type: "module" });
+    const worker = this.#slots.worker(role, subtask);
     const t: Task = { role, subtask, worker };
     this.#tasks.push(t);
     worker.onmessage = (e: MessageEvent<TaskReport>) => this.#onReport(t, e.data, o.hooks.log);

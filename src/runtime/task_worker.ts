@@ -1,38 +1,51 @@
 /**
  * @module
- * The Worker entry: runs one subtask, source or count, chosen by its first (`init`) message.
- * Control messages that arrive while the subtask is still starting are queued, in order.
+ * The Worker entry of a slot (see `slot_workers.ts`): runs source subtask k, count subtask k, or
+ * both, each started by its own first (`init`) message. Every message names the subtask it is
+ * for; control messages that arrive while that subtask is still starting are queued, in order.
  */
 import { runCountTask, type CountTaskInit } from "../operators/count_task.ts";
 import { runSourceTask, type SourceTaskInit } from "../source/jetstream_source.ts";
 import type { TaskControl, TaskReport } from "../types.ts";
+import type { SlotMessage } from "./slot_workers.ts";
 
 declare var self: Worker;
 
 const post = (r: TaskReport) => self.postMessage(r);
-let control: ((c: TaskControl) => void) | undefined;
-const early: TaskControl[] = [];
-let init: SourceTaskInit | CountTaskInit | undefined;
 
-const fail = (err: unknown) => {
+/** One subtask of this slot: its control handler once started, and what came before. */
+interface Subtask {
+  init: SourceTaskInit | CountTaskInit;
+  control?: (c: TaskControl) => void;
+  early: TaskControl[];
+}
+const subtasks: Partial<Record<"source" | "count", Subtask>> = {};
+
+const fail = (role: "source" | "count", subtask: number) => (err: unknown) => {
   const error = err instanceof Error ? err.message : String(err);
-  post({ kind: "failed", role: init?.role ?? "count", subtask: init?.subtask ?? -1, error });
+  post({ kind: "failed", role, subtask, error });
 };
-process.on("unhandledRejection", fail);
+// Not attributable to one subtask of the slot: reported as the first one's (either ends the attempt).
+process.on("unhandledRejection", (err) => {
+  const first = subtasks.count ?? subtasks.source;
+  fail(first?.init.role ?? "count", first?.init.subtask ?? -1)(err);
+});
 
-self.onmessage = (e: MessageEvent<SourceTaskInit | CountTaskInit | TaskControl>) => {
-  if (init === undefined) {
-    init = e.data as SourceTaskInit | CountTaskInit;
-    const started = init.role === "source"
-      ? runSourceTask(init, post)
-      : Promise.resolve(runCountTask(init, post));
+self.onmessage = (e: MessageEvent<SlotMessage>) => {
+  const { role } = e.data;
+  const task = subtasks[role];
+  if (task === undefined) {
+    const init = e.data.msg as SourceTaskInit | CountTaskInit;
+    const t: Subtask = { init, early: [] };
+    subtasks[role] = t;
+    const started = init.role === "source" ? runSourceTask(init, post) : Promise.resolve(runCountTask(init, post));
     started.then((c) => {
-      control = c;
-      for (const m of early.splice(0)) c(m);
-    }, fail);
+      t.control = c;
+      for (const m of t.early.splice(0)) c(m);
+    }, fail(init.role, init.subtask));
     return;
   }
-  const msg = e.data as TaskControl;
-  if (control) control(msg);
-  else early.push(msg);
+  const msg = e.data.msg as TaskControl;
+  if (task.control) task.control(msg);
+  else task.early.push(msg);
 };
