@@ -4,6 +4,8 @@
  * SIGINT stop gracefully (final checkpoint) within PVFLOW_SHUTDOWN_TIMEOUT_MS, else exit 1; a
  * second signal exits at once.
  */
+// First: may re-execute the binary with its JavaScriptCore options, before anything is opened.
+import "./src/jsc_tuning.ts";
 import { CommitWorker } from "./src/checkpoint/commit_worker.ts";
 import { CheckpointStore } from "./src/checkpoint/store.ts";
 import { runCli } from "./src/cli.ts";

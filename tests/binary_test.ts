@@ -4,9 +4,10 @@
  * it with exit code 2 and one line.
  */
 import { expect, test } from "bun:test";
-import { copyFile, mkdtemp, readdir, rm } from "node:fs/promises";
+import { copyFile, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { JSC_OPTIONS } from "../src/jsc_tuning.ts";
 import { ensureBinary } from "./support/binary.ts";
 import { NatsServer } from "./support/nats_server.ts";
 import { PvflowProcess } from "./support/pvflow_process.ts";
@@ -31,6 +32,27 @@ test("binary - runs alone from an empty folder: opens its libSQL file, serves he
   expect((await readdir(alone.dir)).sort()).toContain("pvflow.db"); // the default file:pvflow.db
   expect(await pv.kill("SIGTERM")).toBe(0);
   expect(pv.log).toContain("STOPPED");
+});
+
+test("binary - re-executes itself in place with its JavaScriptCore heap options, keeping the user's own", async () => {
+  await using alone = await emptyFolderWithBinary();
+  await using nats = await NatsServer.start();
+  const environ = async (pid: number) =>
+    Object.fromEntries((await readFile(`/proc/${pid}/environ`, "utf8")).split("\0").filter(Boolean).map((l) => {
+      const i = l.indexOf("=");
+      return [l.slice(0, i), l.slice(i + 1)];
+    }));
+  const [option] = Object.keys(JSC_OPTIONS);
+  {
+    await using pv = await PvflowProcess.start({ binary: alone.binary, cwd: alone.dir, env: { NATS_URL: nats.url } });
+    const env = await environ(pv.proc.pid); // the pid the test spawned: re-executed in place
+    expect(env[option]).toBe(JSC_OPTIONS[option]);
+    expect(env.NATS_URL).toBe(nats.url);
+    expect(await pv.kill("SIGTERM")).toBe(0);
+  }
+  await using pv = await PvflowProcess.start({ binary: alone.binary, cwd: alone.dir, env: { NATS_URL: nats.url, [option]: "16384" } });
+  expect((await environ(pv.proc.pid))[option]).toBe("16384");
+  expect(await pv.kill("SIGTERM")).toBe(0);
 });
 
 test("binary - a bad environment value exits 2 with one line naming the variable", async () => {
