@@ -21,6 +21,8 @@ export interface RunResult {
   bytesPerCheckpoint: number;
   checkpoints: number;
   peakRssMb: number;
+  /** CPU time (user + system, all threads) the process used from start until all committed, in seconds. */
+  cpuSeconds: number;
 }
 
 /** Runs `binary` with `env` until `n` events are committed (or `timeoutMs`). */
@@ -51,6 +53,7 @@ export async function runPvflow(
   const cps = ((await pv.json("/checkpoints")).body.checkpoints as Array<Record<string, number | string>>)
     .filter((c) => c.status === "COMPLETED" && Number(c.rows) > 0);
   const peakRssMb = await peakRss(pv.proc.pid);
+  const cpuSeconds = await cpuTime(pv.proc.pid);
   await pv.kill("SIGTERM");
   const durations = cps.map((c) => Number(c.durationMs));
   const alignments = cps.map((c) => Number(c.alignmentMs));
@@ -64,6 +67,7 @@ export async function runPvflow(
     bytesPerCheckpoint: percentile(cps.map((c) => Number(c.bytes)), 50),
     checkpoints: cps.length,
     peakRssMb,
+    cpuSeconds,
   };
 }
 
@@ -72,4 +76,11 @@ export async function peakRss(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
   const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
   return Math.round(kb / 1024);
+}
+
+/** CPU time (user + system, all threads) of `pid` so far, in seconds (Linux clock ticks of 1/100 s). */
+export async function cpuTime(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
