@@ -67,13 +67,14 @@ export class KeyedCounter {
     }
     this.#unconfirmed = keys;
     this.#unconfirmedId = checkpointId;
-    const out: KeyCounts = { keys: new Array(keys.size), counts: new Array(keys.size) };
-    let i = 0;
-    for (const k of keys) {
-      out.keys[i] = k;
-      out.counts[i++] = this.#counts.get(k)!;
-    }
-    return out;
+    // In key order: the commit upserts them in one sweep of the counts table's B-tree instead of
+    // at random places (1M keys, 230k changed: 0.47 instead of 3.2 s per commit, see
+    // bench/footprint.ts). A plain sort is native (~25 ms for 230k keys); which of SQLite's and
+    // JavaScript's orders it is (UTF-8 bytes vs UTF-16 units) only matters for locality.
+    const sorted = Array.from(keys).sort();
+    const counts = new Array<number>(sorted.length);
+    for (let i = 0; i < sorted.length; i++) counts[i] = this.#counts.get(sorted[i])!;
+    return { keys: sorted, counts };
   }
 
   /** Checkpoint `checkpointId` is committed: its snapshot and every older one are durable. */

@@ -54,6 +54,14 @@ describe("keyed counter", () => {
     expect(asObject(c.snapshot(2))).toEqual({ b: 2, c: 1 }); // not a: unchanged since 1
   });
 
+  test("keyed counter - a snapshot lists its keys in sorted order, each with its own count", () => {
+    const c = new KeyedCounter();
+    c.add(["m", "b", "z", "b", "a", "é", "B"]);
+    const s = c.snapshot(1);
+    expect(s.keys).toEqual(["B", "a", "b", "m", "z", "é"]);
+    expect(s.counts).toEqual([1, 1, 2, 1, 1, 1]);
+  });
+
   test("keyed counter - after notifyCheckpointComplete(n) the next snapshot excludes keys only changed before n", () => {
     const c = new KeyedCounter();
     c.add(["a"]);
