@@ -62,7 +62,10 @@ export class KeyedCounter {
 
   /** Loads restored state; restored keys are not "changed". */
   restore(state: KeyCounts): void {
-    for (let i = 0; i < state.keys.length; i++) this.#counts[this.#slot(state.keys[i])] = state.counts[i];
+    for (let i = 0; i < state.keys.length; i++) {
+      const s = this.#slot(state.keys[i]); // first: it may replace #counts with a larger array
+      this.#counts[s] = state.counts[i];
+    }
   }
 
   /** Counts one event per key. */

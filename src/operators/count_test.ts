@@ -54,6 +54,21 @@ describe("keyed counter", () => {
     expect(asObject(c.snapshot(2))).toEqual({ b: 2, c: 1 }); // not a: unchanged since 1
   });
 
+  test("keyed counter - restoring and counting many keys (past every growth of its arrays) keeps every count", () => {
+    const c = new KeyedCounter();
+    const n = 20_000;
+    c.restore({ keys: Array.from({ length: n }, (_, i) => `r${i}`), counts: Array.from({ length: n }, (_, i) => i + 1) });
+    for (let i = 0; i < n; i++) expect(c.get(`r${i}`)).toBe(i + 1);
+    c.add(Array.from({ length: n }, (_, i) => `a${i}`));
+    c.add(["r0", "a0"]);
+    for (let i = 0; i < n; i++) expect(c.get(`a${i}`)).toBe(i === 0 ? 2 : 1);
+    expect(c.get("r0")).toBe(2);
+    expect(c.size).toBe(2 * n);
+    const s = c.snapshot(1);
+    expect(s.keys.length).toBe(n + 1); // every a-key, and r0
+    expect(s.counts.reduce((a, b) => a + b, 0)).toBe(n + 1 + 2);
+  });
+
   test("keyed counter - a snapshot lists its keys in sorted order, each with its own count", () => {
     const c = new KeyedCounter();
     c.add(["m", "b", "z", "b", "a", "é", "B"]);
