@@ -8,6 +8,7 @@
  */
 import { BarrierHandler } from "../runtime/barrier_handler.ts";
 import { InputChannel } from "../runtime/channel.ts";
+import type { Port } from "../runtime/local_port.ts";
 import { ChannelWatermarks } from "../runtime/watermark.ts";
 import type { KeyCounts, RecordBatch, StagedSnapshot, TaskControl, TaskReport, WindowsSnapshot } from "../types.ts";
 import { KeyedCounter } from "./count.ts";
@@ -18,7 +19,8 @@ import { type WindowOptions, type WindowSnapshot, WindowState } from "./window_s
 export interface CountTaskInit {
   role: "count";
   subtask: number;
-  inputs: MessagePort[];
+  /** One per source subtask, in source order (a slot's own source's may be a local port). */
+  inputs: Port[];
   mode: "exactly_once" | "at_least_once";
   restored: KeyCounts;
   metricsIntervalMs: number;
@@ -97,10 +99,17 @@ export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void)
   init.inputs.forEach((port, c) => {
     inputs.push(new InputChannel(port, (el) => {
       if (cancelled) return;
-      if (el.kind === "records") handler.onRecords(c, el);
-      else if (el.kind === "barrier") handler.onBarrier(c, el.barrier);
-      else if (el.kind === "watermark") handler.onWatermark(c, el.timestamp);
-      else handler.onEndOfInput(c);
+      try {
+        if (el.kind === "records") handler.onRecords(c, el);
+        else if (el.kind === "barrier") handler.onBarrier(c, el.barrier);
+        else if (el.kind === "watermark") handler.onWatermark(c, el.timestamp);
+        else handler.onEndOfInput(c);
+      } catch (err) {
+        // Reported, not thrown: the slot's worker (and the source subtask in it) stays up, so the
+        // teardown still gets the source's final metrics (dead letters stored since its last report).
+        cancelled = true;
+        post({ kind: "failed", role: "count", subtask, error: err instanceof Error ? err.message : String(err) });
+      }
     }));
   });
   setInterval(reportMetrics, init.metricsIntervalMs);

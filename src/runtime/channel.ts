@@ -8,10 +8,11 @@
  * and must not be delayed behind a stalled batch.
  */
 import type { Credit, StreamElement } from "../types.ts";
+import type { Port } from "./local_port.ts";
 
 /** The sending end. */
 export class OutputChannel {
-  #port: MessagePort;
+  #port: Port;
   #credits: number;
   #waiters: Array<() => void> = [];
   #closed = false;
@@ -20,7 +21,7 @@ export class OutputChannel {
   batchesSent = 0;
 
   /** `initialCredits` must equal the receiver's buffer size in batches. */
-  constructor(port: MessagePort, initialCredits: number) {
+  constructor(port: Port, initialCredits: number) {
     this.#port = port;
     this.#credits = initialCredits;
     port.onmessage = (e: MessageEvent<Credit>) => {
@@ -77,10 +78,10 @@ export class OutputChannel {
 
 /** The receiving end. */
 export class InputChannel {
-  #port: MessagePort;
+  #port: Port;
 
   /** Calls `onElement` for each arriving element, in order. */
-  constructor(port: MessagePort, onElement: (element: StreamElement) => void) {
+  constructor(port: Port, onElement: (element: StreamElement) => void) {
     this.#port = port;
     port.onmessage = (e: MessageEvent<StreamElement>) => onElement(e.data);
   }

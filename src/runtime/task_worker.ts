@@ -8,6 +8,7 @@ import { runCountTask, type CountTaskInit } from "../operators/count_task.ts";
 import { runSourceTask, type SourceTaskInit } from "../source/jetstream_source.ts";
 import type { TaskControl, TaskReport } from "../types.ts";
 import type { SlotMessage } from "./slot_workers.ts";
+import { localPortPair, type Port } from "./local_port.ts";
 
 declare var self: Worker;
 
@@ -20,6 +21,23 @@ interface Subtask {
   early: TaskControl[];
 }
 const subtasks: Partial<Record<"source" | "count", Subtask>> = {};
+/** The in-thread channel between this slot's source k and count k: [source end, count end]. */
+let local: [Port, Port] | undefined;
+
+/**
+ * Source k's channel to count k, both in this slot, becomes a local pair (no structured clone).
+ * The job wires channel (s, c) as source s's `outputs[c]` and count c's `inputs[s]`, and a slot
+ * k runs source k and count k, so when the source has an output k and the count an input k,
+ * they are the two ends of that one channel; its MessagePorts are closed unused.
+ */
+function useLocalChannel(init: SourceTaskInit | CountTaskInit): void {
+  const k = init.subtask;
+  const ports = init.role === "source" ? init.outputs : init.inputs;
+  if (k >= ports.length) return; // no such channel: the slot runs only one subtask
+  local ??= localPortPair();
+  ports[k].close();
+  ports[k] = init.role === "source" ? local[0] : local[1];
+}
 
 const fail = (role: "source" | "count", subtask: number) => (err: unknown) => {
   const error = err instanceof Error ? err.message : String(err);
@@ -37,6 +55,7 @@ self.onmessage = (e: MessageEvent<SlotMessage>) => {
   if (task === undefined) {
     const init = e.data.msg as SourceTaskInit | CountTaskInit;
     const t: Subtask = { init, early: [] };
+    useLocalChannel(init);
     subtasks[role] = t;
     const started = init.role === "source" ? runSourceTask(init, post) : Promise.resolve(runCountTask(init, post));
     started.then((c) => {
