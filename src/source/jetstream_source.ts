@@ -17,11 +17,12 @@
  * payload, so a late event is published like a dead letter (stored once, `Nats-Msg-Id`), and on a
  * replay an event already stored as late is late again (see `lateStored`), whatever the timing.
  */
-import { headers } from "@nats-io/nats-core";
-import { jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { headers, type Msg } from "@nats-io/nats-core";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connectNats, type NatsSettings } from "../nats/connect.ts";
 import { BarrierCell } from "../runtime/barrier_cell.ts";
 import { OutputChannel } from "../runtime/channel.ts";
+import type { Port } from "../runtime/local_port.ts";
 import { subtaskOfKey } from "../runtime/key_group.ts";
 import { RecordWriter } from "../runtime/record_writer.ts";
 import { isLate } from "../operators/window_state.ts";
@@ -49,7 +50,8 @@ export interface SourceTaskInit {
   }[];
   /** Windows on: how event time is read and watermarks are made. */
   windows?: SourceWindows;
-  outputs: MessagePort[];
+  /** One per count subtask, in count order (a slot's own count subtask's may be a local port). */
+  outputs: Port[];
   credits: number;
   batchSize: number;
   maxParallelism: number;
@@ -141,17 +143,17 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   const lateStored = win && win.lateSubject !== init.dlqSubject
     ? await jsm.streams.find(win.lateSubject).then(() => true, () => false)
     : dlqStored;
-  const deadLetter = (split: SplitState, m: JsMsg, reason: DeadLetterReason, subject = init.dlqSubject, stored = dlqStored) => {
+  const deadLetter = (split: SplitState, m: Msg, seq: number, reason: DeadLetterReason, subject = init.dlqSubject, stored = dlqStored) => {
     // Stored before the failure that replays it: `Nats-Msg-Id` would catch it only within the
     // DLQ stream's duplicate window, this whatever the time passed.
-    if (alreadyStored.get(split.subject)?.has(m.seq)) return;
+    if (alreadyStored.get(split.subject)?.has(seq)) return;
     const h = headers();
     h.set("Pvflow-Reason", reason);
     h.set("Pvflow-Stream", stream);
     h.set("Pvflow-Split", split.subject);
     h.set("Pvflow-Subject", m.subject);
-    h.set("Pvflow-Stream-Seq", String(m.seq));
-    const msgID = `${stream}:${m.seq}`;
+    h.set("Pvflow-Stream-Seq", String(seq));
+    const msgID = `${stream}:${seq}`;
     if (stored) {
       const p = js.publish(subject, m.data, { headers: h, msgID }).then(
         () => { dlqInFlight.delete(p); },
@@ -224,13 +226,13 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     tick();
     watermarkTimer = setInterval(tick, win.watermarkIntervalMs);
   }
-  const emitTimed = (split: SplitState, m: JsMsg, key: string, ts: number) => {
+  const emitTimed = (split: SplitState, m: Msg, seq: number, key: string, ts: number) => {
     const wms = watermarks!;
     wms.observe(splitIndex.get(split)!, ts, clock);
     const target = subtaskOfKey(key, maxParallelism, parallelism);
     // already stored as late by an earlier attempt: late again (and not published twice)
-    if (isLate(ts, wms.current, win!.sizeMs, win!.allowedLatenessMs) || alreadyStored.get(split.subject)?.has(m.seq)) {
-      deadLetter(split, m, "late", win!.lateSubject, lateStored);
+    if (isLate(ts, wms.current, win!.sizeMs, win!.allowedLatenessMs) || alreadyStored.get(split.subject)?.has(seq)) {
+      deadLetter(split, m, seq, "late", win!.lateSubject, lateStored);
       writer.emitTimed(target, key, LATE_RECORD);
     } else {
       writer.emitTimed(target, key, ts);
@@ -238,7 +240,7 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
   };
 
   // One event of a split, in stream order (the reader has checked that none is missing before it).
-  const onEvent = (split: SplitState, m: JsMsg, seq: number, pending: number): Promise<void> | undefined => {
+  const onEvent = (split: SplitState, m: Msg, seq: number, pending: number): Promise<void> | undefined => {
     if (cell.latestId() !== lastBarrierId) takeBarrier(); // between two events, see BarrierCell
     if (stopped) return;
     recordsIn++;
@@ -248,16 +250,16 @@ export async function runSourceTask(init: SourceTaskInit, post: (r: TaskReport) 
     const r = parseEvent(m.data, keyField, maxEventBytes, win?.timeField);
     if (r.key !== undefined) {
       if (r.ts === undefined) writer.emit(subtaskOfKey(r.key, maxParallelism, parallelism), r.key);
-      else emitTimed(split, m, r.key, r.ts);
+      else emitTimed(split, m, seq, r.key, r.ts);
       recordsOut++;
     } else {
-      deadLetter(split, m, r.reason);
+      deadLetter(split, m, seq, r.reason);
     }
     split.position = seq;
     if (writer.backpressured) return writer.whenWritable();
   };
   const readers = splits.map((split) => new SplitReader(split, {
-    jsm, js, stream, log,
+    jsm, nc, stream, log,
     namePrefix: consumerPrefix(subtask, init.consumerTag),
     pullBatch: PULL_BATCH,
     inactiveThresholdMs: init.consumerInactiveMs,

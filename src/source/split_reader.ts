@@ -16,10 +16,8 @@
  * checkpoint commits a position past it only once the job verified it: no committed position ever
  * passes a loss). A loss fails the attempt with {@link SplitReaderFatal}.
  */
-import { nanos } from "@nats-io/nats-core";
-import {
-  AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg,
-} from "@nats-io/jetstream";
+import { nanos, type Msg, type NatsConnection } from "@nats-io/nats-core";
+import { AckPolicy, DeliverPolicy, type JetStreamManager } from "@nats-io/jetstream";
 import { purgedPastPosition } from "../job_streams.ts";
 import type { SplitMetrics, UnverifiedSplit } from "../types.ts";
 import { AckSubjectParser } from "./ack_subject.ts";
@@ -27,15 +25,17 @@ import {
   coversStream, describeLimits, idleClaim, judgeProbe, removedReason, splitActivity, type ConsumerFacts, type ProbeVerdict,
   type SplitActivity,
 } from "./front_guard.ts";
+import { PullSession } from "./pull_session.ts";
 
 /** What a reader needs; the timings have defaults that detect a dead node in about 2 s. */
 export interface SplitReaderOptions {
   jsm: JetStreamManager;
-  js: JetStreamClient;
+  /** The connection the consumer's messages are pulled over (see `pull_session.ts`). */
+  nc: NatsConnection;
   stream: string;
   /** Consumer names start with it (short: the name is in every reply subject, parsed per message). */
   namePrefix: string;
-  /** Events the pull consumer may buffer. */
+  /** Events per pull request (at most about 1.5 requests' worth are asked for and not handled). */
   pullBatch: number;
   /** The server deletes a consumer nobody pulled from for this long (e.g. a paused process). */
   inactiveThresholdMs: number;
@@ -67,7 +67,7 @@ export interface SplitState extends SplitMetrics {
  * Handles one event in order; `seq` is its stream sequence, `pending` the consumer's count of
  * events after it. Returns a promise only when the caller must wait (backpressure).
  */
-export type SplitHandler = (m: JsMsg, seq: number, pending: number) => void | Promise<void>;
+export type SplitHandler = (m: Msg, seq: number, pending: number) => void | Promise<void>;
 
 /** A failure that recreating the consumer cannot fix: the attempt fails with it. */
 export class SplitReaderFatal extends Error {
@@ -81,7 +81,7 @@ const RETRY_MAX_MS = 2000;
 export class SplitReader {
   readonly split: SplitState;
   #o: SplitReaderOptions;
-  #messages: ConsumerMessages | undefined;
+  #pull: PullSession | undefined;
   #consumer: string | undefined;
   /** Why the current consumer must be replaced (set from outside the read loop). */
   #restart: string | undefined;
@@ -89,8 +89,8 @@ export class SplitReader {
   #wake: (() => void) | undefined;
   /** Consumer sequence of the last event of the current consumer handed to the source (0: none). */
   #handledCseq = 0;
-  /** The current consumer's first sequence. */
-  #start = 0;
+  /** Stream sequence of the current consumer's last event (its first sequence - 1 before any). */
+  #prevSeq = 0;
   /** Whether the split's filter covers every subject of the stream (its sequences must be contiguous). */
   #covering = false;
   /** The stream's limits in words, for a failure's reason. */
@@ -137,7 +137,7 @@ export class SplitReader {
   restart(reason: string): void {
     if (this.#stopped || this.#restart !== undefined) return;
     this.#restart = reason;
-    this.#messages?.stop();
+    this.#pull?.end(undefined);
     this.#wake?.();
   }
 
@@ -145,9 +145,8 @@ export class SplitReader {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#wake?.();
-    const messages = this.#messages;
-    this.#messages = undefined;
-    await messages?.close().catch(() => {});
+    this.#pull?.end(undefined);
+    this.#pull = undefined;
     if (this.#consumer) await this.#o.jsm.consumers.delete(this.#o.stream, this.#consumer).catch(() => {});
   }
 
@@ -156,12 +155,13 @@ export class SplitReader {
     const ack = new AckSubjectParser();
     let failures = 0;
     while (!this.#stopped) {
-      let messages: ConsumerMessages;
+      const session = new ReadSession(this, handle, ack);
       try {
-        messages = await this.#open();
+        await this.#open(session);
         failures = 0;
       } catch (err) {
         if (err instanceof SplitReaderFatal || this.#stopped) throw err;
+        if (/stream not found/i.test((err as Error).message)) throw new SplitReaderFatal(`split ${this.split.subject}: ${(err as Error).message}`);
         const delay = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** failures++);
         this.split.waiting = `creating consumer: ${(err as Error).message}`;
         if (failures === 1 || failures % 10 === 0) {
@@ -171,53 +171,11 @@ export class SplitReader {
         continue;
       }
       this.split.waiting = undefined;
-      let why: string | undefined;
-      let expected = 1;
-      let prevSeq = this.#start - 1;
-      try {
-        for await (const m of messages) {
-          if (this.#restart !== undefined) break;
-          // The raw reply subject is cheaper to read than `m.info`; fall back for unknown formats.
-          let seq: number, cseq: number, pending: number;
-          if (ack.parse((m as unknown as RawMsg).msg.reply)) {
-            seq = ack.seq;
-            cseq = ack.cseq;
-            pending = ack.pending;
-          } else {
-            const info = m.info;
-            seq = info.streamSequence;
-            cseq = info.deliverySequence;
-            pending = info.pending;
-          }
-          if (cseq !== expected) {
-            why = `events lost in transit (consumer sequence ${cseq} after ${expected - 1})`;
-            this.#transitGaps++;
-            break;
-          }
-          if (seq > prevSeq + 1 && (this.#covering || prevSeq === 0)) {
-            // Its first event ever (position 0): what the stream no longer held was never its to read.
-            if (prevSeq === 0) this.#verified = Math.max(this.#verified, seq - 1);
-            else throw this.#removed(prevSeq + 1, seq - 1, `the split's next event is sequence ${seq}`, true);
-          }
-          prevSeq = seq;
-          if (seq >= this.#probeAt) {
-            this.#probeAt = Infinity; // once: the probe sets the next mark
-            this.#o.probeSoon?.();
-          }
-          expected++;
-          if (pending > 0) this.#pendingSeen++;
-          this.#handledCseq = cseq;
-          const wait = handle(m, seq, pending);
-          if (wait !== undefined) await wait;
-          if (this.#stopped) return;
-        }
-      } catch (err) {
-        if (this.#stopped) return;
-        if (err instanceof SplitReaderFatal) throw err;
-        why = (err as Error).message;
-        if (/stream not found/i.test(why)) throw new SplitReaderFatal(`split ${this.split.subject}: ${why}`);
-      }
+      let why = await session.ended;
+      await session.settled; // like a read loop, the next consumer waits for the handler's backpressure
       if (this.#stopped) return;
+      if (session.fatal) throw session.fatal;
+      if (why !== undefined && /stream not found/i.test(why)) throw new SplitReaderFatal(`split ${this.split.subject}: ${why}`);
       why ??= this.#restart ?? "its consumer ended";
       this.#restart = undefined;
       this.split.consumerRestarts++;
@@ -226,12 +184,43 @@ export class SplitReader {
     }
   }
 
+  /** Whether the current consumer must be replaced or reading has stopped: its session ends. */
+  get interrupted(): boolean {
+    return this.#restart !== undefined || this.#stopped;
+  }
+
+  /**
+   * The checks and counters of one event of the current consumer, before it is handled: returns
+   * why the consumer must be replaced (a transit gap), or undefined to handle the event; throws
+   * {@link SplitReaderFatal} when a covering split's next event shows removed sequences.
+   */
+  accept(seq: number, cseq: number, pending: number): string | undefined {
+    if (cseq !== this.#handledCseq + 1) {
+      this.#transitGaps++;
+      return `events lost in transit (consumer sequence ${cseq} after ${this.#handledCseq})`;
+    }
+    const prevSeq = this.#prevSeq;
+    if (seq > prevSeq + 1 && (this.#covering || prevSeq === 0)) {
+      // Its first event ever (position 0): what the stream no longer held was never its to read.
+      if (prevSeq === 0) this.#verified = Math.max(this.#verified, seq - 1);
+      else throw this.#removed(prevSeq + 1, seq - 1, `the split's next event is sequence ${seq}`, true);
+    }
+    this.#prevSeq = seq;
+    if (seq >= this.#probeAt) {
+      this.#probeAt = Infinity; // once: the probe sets the next mark
+      this.#o.probeSoon?.();
+    }
+    if (pending > 0) this.#pendingSeen++;
+    this.#handledCseq = cseq;
+    return undefined;
+  }
+
   /**
    * Creates a consumer at position + 1 and starts pulling; refuses a start past removed events
    * (for a split that does not cover the stream: past its verified position, while it was active).
    */
-  async #open(): Promise<ConsumerMessages> {
-    const { jsm, js, stream } = this.#o;
+  async #open(session: ReadSession): Promise<void> {
+    const { jsm, nc, stream } = this.#o;
     this.#restart = undefined;
     const start = this.split.position + 1;
     // The job deletes its leftovers of this form at each start (consumer_names.ts, job_streams.ts).
@@ -250,7 +239,7 @@ export class SplitReader {
     const old = this.#activity(undefined);
     this.#consumer = name;
     this.#handledCseq = 0;
-    this.#start = start;
+    this.#prevSeq = start - 1;
     this.#facts = undefined;
     // Read after the consumer was created: the front it shows had not passed what the consumer starts at.
     const info = await jsm.streams.info(stream);
@@ -271,22 +260,13 @@ export class SplitReader {
       if (verdict.kind === "lost") throw this.lossOf(verdict, first);
       this.#apply(verdict, { ...this.#activity(created.num_pending), consumer: name, handledCseq: 0 });
     }
-    const consumer = await js.consumers.get(stream, name);
-    const messages = await consumer.consume({
-      max_messages: this.#o.pullBatch,
-      idle_heartbeat: this.#o.heartbeatMs,
-      expires: Math.max(1000, this.#o.heartbeatMs * 5),
-      abort_on_missing_resource: true,
+    if (this.#restart !== undefined || this.#stopped) return session.end(undefined);
+    this.#pull = session.pull = new PullSession({
+      nc, stream, consumer: name, batch: this.#o.pullBatch, heartbeatMs: this.#o.heartbeatMs,
+      expiresMs: Math.max(1000, this.#o.heartbeatMs * 5),
+      onMessage: (m) => session.deliver(m),
+      onEnd: (why) => session.end(why),
     });
-    this.#messages = messages;
-    (async () => {
-      for await (const s of messages.status()) {
-        if (s.type === "heartbeats_missed") this.restart(`${s.count} heartbeats missed (its server is gone?)`);
-        else if (s.type === "consumer_deleted" || s.type === "consumer_not_found") this.restart("its consumer was deleted");
-      }
-    })().catch(() => {});
-    if (this.#restart !== undefined || this.#stopped) messages.stop();
-    return messages;
   }
 
   /**
@@ -399,8 +379,8 @@ export class SplitReader {
 
   /** Lets go of the current consumer without waiting: what it still buffers is re-read from position + 1. */
   #retire(): void {
-    this.#messages?.stop();
-    this.#messages = undefined;
+    this.#pull?.end(undefined);
+    this.#pull = undefined;
     const old = this.#consumer;
     this.#consumer = undefined;
     if (old) this.#o.jsm.consumers.delete(this.#o.stream, old).catch(() => {});
@@ -414,7 +394,88 @@ export class SplitReader {
   }
 }
 
-/** A JsMsg's underlying core message (not in the public types). */
-interface RawMsg {
-  msg: { reply: string };
+/**
+ * The events of one consumer of a {@link SplitReader}, in order, from the client's callback: the
+ * continuity check (each consumer sequence the previous one + 1), then the handler. While the
+ * handler's promise (backpressure) is pending, arriving events wait here in order; the session
+ * ends — `ended` resolves with why, or undefined — on a gap, a failed handler, the consumer's
+ * end, or once the reader is interrupted (restart or stop).
+ */
+class ReadSession {
+  #reader: SplitReader;
+  #handle: SplitHandler;
+  #ack: AckSubjectParser;
+  #queue: Msg[] = [];
+  /** Its consumer's pull, told of every message handled (or dropped). */
+  pull: PullSession | undefined;
+  #head = 0;
+  #waiting = false;
+  #done = false;
+  #ended = Promise.withResolvers<string | undefined>();
+  /** The handler's pending promise (backpressure), if any. */
+  #wait: Promise<unknown> = Promise.resolve();
+
+  constructor(reader: SplitReader, handle: SplitHandler, ack: AckSubjectParser) {
+    this.#reader = reader;
+    this.#handle = handle;
+    this.#ack = ack;
+  }
+
+  /** Set when the session ended on a failure no new consumer can fix. */
+  fatal: SplitReaderFatal | undefined;
+
+  get ended(): Promise<string | undefined> {
+    return this.#ended.promise;
+  }
+
+  /** Resolves once no handler promise is pending. */
+  get settled(): Promise<unknown> {
+    return this.#wait;
+  }
+
+  end(why: string | undefined): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#queue = [];
+    this.pull?.end(why);
+    this.#ended.resolve(why);
+  }
+
+  deliver(m: Msg): void {
+    if (this.#done) return;
+    if (this.#waiting) this.#queue.push(m);
+    else this.#process(m);
+  }
+
+  #process(m: Msg): void {
+    if (this.#reader.interrupted) return this.end(undefined);
+    this.pull?.handled();
+    const ack = this.#ack;
+    if (!ack.parse(m.reply ?? "")) return this.end(`a message with an unknown reply subject ${JSON.stringify(m.reply)}`);
+    const { seq, cseq, pending } = ack;
+    let wait: void | Promise<void>;
+    try {
+      const gap = this.#reader.accept(seq, cseq, pending);
+      if (gap !== undefined) return this.end(gap);
+      wait = this.#handle(m, seq, pending);
+    } catch (err) {
+      if (err instanceof SplitReaderFatal) this.fatal = err;
+      return this.end((err as Error).message);
+    }
+    if (this.#reader.interrupted) return this.end(undefined);
+    if (wait !== undefined) {
+      this.#waiting = true;
+      this.#wait = wait.then(() => this.#drain(), (err: Error) => this.end(err.message));
+    }
+  }
+
+  #drain(): void {
+    this.#waiting = false;
+    const q = this.#queue;
+    while (!this.#done && !this.#waiting && this.#head < q.length) this.#process(q[this.#head++]);
+    if (this.#head === q.length) {
+      q.length = 0;
+      this.#head = 0;
+    }
+  }
 }

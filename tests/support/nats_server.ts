@@ -45,6 +45,11 @@ export class NatsServer implements AsyncDisposable {
     return `nats://127.0.0.1:${this.#port}`;
   }
 
+  /** The server's process id while it runs (e.g. to SIGSTOP it: a server that answers nothing). */
+  get pid(): number | undefined {
+    return this.#proc?.pid;
+  }
+
   /** JetStream `store_dir`; kept across {@link restart}. */
   get storeDir(): string {
     return join(this.dir, "js");
