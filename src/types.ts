@@ -12,6 +12,13 @@ export interface Barrier {
   timestamp: number;
   /** Set on the last barrier of a graceful stop: sources stop reading after emitting it. */
   final?: boolean;
+  /**
+   * The latest checkpoint completed (committed) before this one was triggered, if any: a count
+   * subtask may forget what it kept for it before snapshotting, without waiting for the
+   * `complete` control message, which travels on another port and may arrive after the barrier
+   * (the snapshot would then carry that checkpoint's keys once more).
+   */
+  completed?: number;
 }
 
 /** Records routed to one count subtask: each record is the key of one event. */

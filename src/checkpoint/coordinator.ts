@@ -200,7 +200,8 @@ export class CheckpointCoordinator {
     };
     this.#pending = pending;
     this.#remember(record);
-    this.#o.trigger({ checkpointId: id, timestamp: record.triggerTime, final: options.final });
+    const completed = this.latestCompleted?.id;
+    this.#o.trigger({ checkpointId: id, timestamp: record.triggerTime, final: options.final, ...(completed ? { completed } : {}) });
     return { id, done: pending.done.promise };
   }
 

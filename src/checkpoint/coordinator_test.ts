@@ -143,6 +143,8 @@ describe("checkpoint coordinator", () => {
     // a failed checkpoint's id is never reused
     expect(coord.trigger().id).toBe(7);
     expect(barriers.map((b) => b.checkpointId)).toEqual([5, 6, 7]);
+    // each barrier names the latest checkpoint completed before it (none before the first)
+    expect(barriers.map((b) => b.completed)).toEqual([undefined, 5, 5]);
   });
 
   test("coordinator - start triggers periodically with strictly increasing ids", async () => {

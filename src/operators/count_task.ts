@@ -76,6 +76,7 @@ export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void)
     },
     snapshot(barrier, alignmentMs) {
       const { checkpointId } = barrier;
+      if (barrier.completed) counter.notifyCheckpointComplete(barrier.completed); // (see Barrier.completed)
       const changed = counter.snapshot(checkpointId);
       const w: WindowsSnapshot | undefined = windows?.snapshot(checkpointId);
       const rows = changed.keys.length + (w ? w.results.length : 0);

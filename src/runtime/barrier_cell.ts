@@ -10,6 +10,7 @@ import type { Barrier } from "../types.ts";
 
 const ID = 0;
 const FINAL = 1;
+const COMPLETED = 2;
 
 /** Writer (job) and reader (source) of one source subtask's latest barrier. */
 export class BarrierCell {
@@ -17,16 +18,17 @@ export class BarrierCell {
   #ints: Int32Array;
   #time: Float64Array;
 
-  constructor(buffer = new SharedArrayBuffer(16)) {
+  constructor(buffer = new SharedArrayBuffer(24)) {
     this.buffer = buffer;
-    this.#ints = new Int32Array(buffer, 0, 2);
-    this.#time = new Float64Array(buffer, 8, 1);
+    this.#ints = new Int32Array(buffer, 0, 3);
+    this.#time = new Float64Array(buffer, 16, 1);
   }
 
   /** Publishes `barrier`; the id is stored last, so a reader that sees it sees the rest. */
   publish(barrier: Barrier): void {
     this.#time[0] = barrier.timestamp;
     Atomics.store(this.#ints, FINAL, barrier.final ? 1 : 0);
+    Atomics.store(this.#ints, COMPLETED, barrier.completed ?? 0);
     Atomics.store(this.#ints, ID, barrier.checkpointId);
   }
 
@@ -39,6 +41,7 @@ export class BarrierCell {
   read(): Barrier {
     const checkpointId = Atomics.load(this.#ints, ID);
     const final = Atomics.load(this.#ints, FINAL) === 1;
-    return { checkpointId, timestamp: this.#time[0], ...(final ? { final } : {}) };
+    const completed = Atomics.load(this.#ints, COMPLETED);
+    return { checkpointId, timestamp: this.#time[0], ...(final ? { final } : {}), ...(completed ? { completed } : {}) };
   }
 }

@@ -11,6 +11,8 @@ test("barrier cell - a published barrier is read back through another view of th
   expect(reader.read()).toEqual({ checkpointId: 7, timestamp: 1_700_000_000_123 });
   writer.publish({ checkpointId: 8, timestamp: 1_700_000_000_456, final: true });
   expect(reader.read()).toEqual({ checkpointId: 8, timestamp: 1_700_000_000_456, final: true });
+  writer.publish({ checkpointId: 9, timestamp: 1_700_000_000_789, completed: 8 });
+  expect(reader.read()).toEqual({ checkpointId: 9, timestamp: 1_700_000_000_789, completed: 8 });
 });
 
 test("barrier cell - a worker sees the barrier without receiving a message", async () => {
