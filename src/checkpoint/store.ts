@@ -72,12 +72,15 @@ const UPSERT_COUNTS = `INSERT INTO counts (key, count, checkpoint_id)
   SELECT j.value ->> 0, j.value ->> 1, ? FROM json_each(?) AS j WHERE true
   ON CONFLICT (key) DO UPDATE SET count = excluded.count, checkpoint_id = excluded.checkpoint_id`;
 
+/** Cluster mode: the id the commit's checkpoint row took, in the same transaction (it is inserted first). */
+const CLUSTER_CHECKPOINT_ID = "(SELECT max(id) FROM checkpoints)";
+
 /**
  * Cluster mode: the same, adding each delta to the shared count, under the checkpoint id this
  * transaction's checkpoint row just took (instances allocate ids independently).
  */
 const ADD_COUNT_DELTAS = `INSERT INTO counts (key, count, checkpoint_id)
-  SELECT j.value ->> 0, j.value ->> 1, (SELECT max(id) FROM checkpoints) FROM json_each(?) AS j WHERE true
+  SELECT j.value ->> 0, j.value ->> 1, ${CLUSTER_CHECKPOINT_ID} FROM json_each(?) AS j WHERE true
   ON CONFLICT (key) DO UPDATE SET count = counts.count + excluded.count, checkpoint_id = excluded.checkpoint_id`;
 
 /** `[[key, count], ...]` as JSON. */
@@ -314,20 +317,21 @@ export class CheckpointStore {
     const stmts: InStatement[] = [];
     const fence = data.fence;
     // Cluster mode: instances allocate checkpoint ids independently, so the stored row takes the
-    // next free id inside the (serialized) write transaction, and this commit's rows point at it.
-    const idSql = fence ? "(SELECT max(id) FROM checkpoints)" : String(id);
+    // next free id inside the (serialized) write transaction, and this commit's rows point at it
+    // (CLUSTER_CHECKPOINT_ID).
     if (subjects.length > 0) {
       const args: (string | number | null)[] = [];
       for (const s of subjects) {
         args.push(this.#stream, s, positions[s], streamCreated ?? null,
           finiteOrNull(windows?.maxEventTimes[s]), finiteOrNull(windows?.watermarks[s]));
-        if (fence) args.push(fence[s] ?? null);
+        // The id as a parameter (one instance) keeps the SQL the same in every commit.
+        args.push(fence ? fence[s] ?? null : id);
         bytes += s.length + 16;
       }
       const epochCol = fence ? ", epoch" : "";
       stmts.push({
         sql: `INSERT INTO positions (stream, subject, seq, stream_created, max_event_time, watermark${epochCol}, checkpoint_id)
-              VALUES ${placeholders(subjects.length, fence ? 7 : 6, idSql)}
+              VALUES ${placeholders(subjects.length, 7, fence ? CLUSTER_CHECKPOINT_ID : undefined)}
               ON CONFLICT (stream, subject) DO UPDATE SET seq = excluded.seq, checkpoint_id = excluded.checkpoint_id,
                 stream_created = excluded.stream_created, max_event_time = excluded.max_event_time,
                 watermark = excluded.watermark${fence ? ", epoch = excluded.epoch" : ""}`,
