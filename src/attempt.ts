@@ -285,6 +285,7 @@ export class Attempt {
       this.#spawn(o, "count", i, {
         role: "count",
         subtask: i,
+        nice: c.taskNice,
         inputs,
         mode: c.checkpointMode,
         restored: parts[i],
@@ -306,6 +307,7 @@ export class Attempt {
       this.#spawn(o, "source", s, {
         role: "source",
         subtask: s,
+        nice: c.taskNice,
         nats: { natsServers: c.natsServers, natsAuth: c.natsAuth },
         stream: c.stream,
         splits,

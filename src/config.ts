@@ -84,6 +84,8 @@ export interface Config {
   batchSize: number;
   /** Batches a channel may have in flight (its credit). @default 8 */
   channelCredits: number;
+  /** How much nicer task workers run than the main and commit threads (`thread_priority.ts`). @default 5 */
+  taskNice: number;
   /** Restarts allowed before the job goes FAILED (reset after a completed checkpoint). @default 10 */
   restartAttempts: number;
   /** First restart delay; doubles per consecutive failure. @default 500 */
@@ -322,6 +324,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     allowUnauthenticated,
     batchSize: int(env, "PVFLOW_BATCH_SIZE"),
     channelCredits: int(env, "PVFLOW_CHANNEL_CREDITS"),
+    taskNice: int(env, "PVFLOW_TASK_NICE"),
     restartAttempts: int(env, "PVFLOW_RESTART_ATTEMPTS"),
     restartBackoffMs,
     restartBackoffMaxMs: int(env, "PVFLOW_RESTART_BACKOFF_MAX_MS", { min: restartBackoffMs }),

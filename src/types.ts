@@ -5,6 +5,7 @@
  */
 
 import type { WindowDelta, WindowResult } from "./operators/window_state.ts";
+import type { CountRows } from "./checkpoint/count_rows.ts";
 
 /** A checkpoint barrier: ids strictly increase within a process. */
 export interface Barrier {
@@ -130,9 +131,11 @@ export interface CountAck {
 }
 
 /** A count subtask's snapshot of checkpoint `checkpointId`, sent to the commit thread. */
-export interface StagedSnapshot extends KeyCounts {
+export interface StagedSnapshot {
   checkpointId: number;
   subtask: number;
+  /** The changed counts, encoded by the count subtask (see `checkpoint/count_rows.ts`). */
+  rows: CountRows;
   windows?: WindowsSnapshot;
 }
 

@@ -55,6 +55,36 @@ test("binary - re-executes itself in place with its JavaScriptCore heap options,
   expect(await pv.kill("SIGTERM")).toBe(0);
 });
 
+test("binary - its task workers run PVFLOW_TASK_NICE nicer than every other thread (2 × 2: two slot threads)", async () => {
+  await using nats = await NatsServer.start();
+  const dir = await mkdtemp(join(tmpdir(), "pvflow-nice-"));
+  const binary = await ensureBinary();
+  const niceByThread = async (pid: number) => {
+    const out: { name: string; nice: number }[] = [];
+    for (const tid of await readdir(`/proc/${pid}/task`)) {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, "utf8").catch(() => "");
+      if (!stat) continue; // ended meanwhile
+      out.push({ name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), nice: Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]) });
+    }
+    return out;
+  };
+  for (const [env, nice] of [[{}, 5], [{ PVFLOW_TASK_NICE: "0" }, 0], [{ PVFLOW_TASK_NICE: "12" }, 12]] as const) {
+    await using pv = await PvflowProcess.start({
+      binary,
+      env: { NATS_URL: nats.url, PVFLOW_SUBJECTS: "pv.0,pv.1", PVFLOW_PARALLELISM: "2", PVFLOW_SOURCE_PARALLELISM: "2", PVFLOW_DB_URL: `file:${join(dir, `${nice}.db`)}`, ...env },
+    });
+    await pv.waitReady();
+    const threads = await niceByThread(pv.proc.pid);
+    const nicer = threads.filter((t) => t.nice !== 0);
+    if (nice === 0) expect(nicer).toEqual([]);
+    else expect(nicer).toEqual([{ name: "Worker", nice }, { name: "Worker", nice }]);
+    // the main thread and the commit thread (a Worker too) keep their priority
+    expect(threads.filter((t) => t.name === "Worker" && t.nice === 0).length).toBe(nice === 0 ? 3 : 1);
+    expect(await pv.kill("SIGTERM")).toBe(0);
+  }
+  await rm(dir, { recursive: true, force: true });
+});
+
 test("binary - a bad environment value exits 2 with one line naming the variable", async () => {
   await using alone = await emptyFolderWithBinary();
   const proc = Bun.spawn([alone.binary], {

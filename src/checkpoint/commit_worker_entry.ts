@@ -86,10 +86,7 @@ self.onmessage = async (e: MessageEvent<CommitRequest>) => {
         throw new Error(`expected snapshots from ${req.staged} count subtasks, ${inputs.length} attached`);
       }
       for (const s of req.staged ? await snapshotsOf(data.record.id) : []) {
-        for (let i = 0; i < s.keys.length; i++) {
-          data.keys.push(s.keys[i]);
-          data.counts.push(s.counts[i]);
-        }
+        (data.encoded ??= []).push(s.rows);
         if (s.windows && data.windows) {
           data.windows.deltas.push(s.windows.delta);
           for (const r of s.windows.results) data.windows.results.push(r);

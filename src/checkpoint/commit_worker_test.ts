@@ -4,6 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { StagedSnapshot } from "../types.ts";
+import { encodeCountRows } from "./count_rows.ts";
 import { CommitWorker } from "./commit_worker.ts";
 import type { CheckpointData } from "./coordinator.ts";
 import { CheckpointStore } from "./store.ts";
@@ -30,11 +31,11 @@ test("commit worker - staged snapshots of every count subtask are committed with
   writer.attach(channels.map((c) => c.port2));
   const stage = (c: number, s: StagedSnapshot) => channels[c].port1.postMessage(s);
   // An aborted checkpoint's snapshot (id 1) is dropped; checkpoint 2 arrives partly after the request.
-  stage(0, { checkpointId: 1, subtask: 0, keys: ["stale"], counts: [99] });
-  stage(0, { checkpointId: 2, subtask: 0, keys: ["a", "b"], counts: [3, 4] });
+  stage(0, { checkpointId: 1, subtask: 0, rows: encodeCountRows({ keys: ["stale"], counts: [99] }) });
+  stage(0, { checkpointId: 2, subtask: 0, rows: encodeCountRows({ keys: ["a", "b"], counts: [3, 4] }) });
   const committing = writer.commit(data(2, { "pv.0": 10 }), undefined, 2);
   await sleep(50);
-  stage(1, { checkpointId: 2, subtask: 1, keys: ["c"], counts: [5] });
+  stage(1, { checkpointId: 2, subtask: 1, rows: encodeCountRows({ keys: ["c"], counts: [5] }) });
   expect((await committing).bytes).toBeGreaterThan(0);
   const latest = await reader.loadLatest();
   expect(latest.checkpointId).toBe(2);
@@ -69,16 +70,16 @@ test("commit worker - snapshots of checkpoints that never reach a commit are not
   writer.attach(channels.map((c) => c.port2));
   // 500 checkpoints that failed before their commit (timeouts, declines), 200 keys each
   const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
-  const counts = keys.map(() => 1);
+  const rows = encodeCountRows({ keys, counts: keys.map(() => 1) });
   for (let id = 1; id <= 500; id++) {
-    for (const [subtask, c] of channels.entries()) c.port1.postMessage({ checkpointId: id, subtask, keys, counts } satisfies StagedSnapshot);
+    for (const [subtask, c] of channels.entries()) c.port1.postMessage({ checkpointId: id, subtask, rows } satisfies StagedSnapshot);
   }
   const deadline = Date.now() + 5000;
   while ((await writer.stagedSnapshots()) < 2 && Date.now() < deadline) await sleep(20);
   await sleep(100); // let every message arrive
   expect(await writer.stagedSnapshots()).toBe(2); // checkpoint 500's two, nothing older
   // a straggler of an ended checkpoint is not kept either, and the newest one commits
-  channels[0].port1.postMessage({ checkpointId: 3, subtask: 0, keys: ["stale"], counts: [1] } satisfies StagedSnapshot);
+  channels[0].port1.postMessage({ checkpointId: 3, subtask: 0, rows: encodeCountRows({ keys: ["stale"], counts: [1] }) } satisfies StagedSnapshot);
   await writer.commit(data(500, { "pv.0": 1 }), undefined, 2);
   expect((await reader.loadLatest()).counts.keys.sort()).toEqual([...keys].sort());
   expect(await writer.stagedSnapshots()).toBe(0);

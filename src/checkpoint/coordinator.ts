@@ -8,6 +8,7 @@
  * change since the last completed one.
  */
 import type { WindowDelta, WindowResult } from "../operators/window_state.ts";
+import type { CountRows } from "./count_rows.ts";
 import type { Barrier, CountAck, SourceAck, SplitPositions, TaskAck } from "../types.ts";
 
 /** The checkpoint statuses of Flink's REST API. */
@@ -52,6 +53,8 @@ export interface CheckpointData {
   positions: SplitPositions;
   keys: string[];
   counts: number[];
+  /** More changed counts, already encoded (the count subtasks' staged snapshots): one statement each. */
+  encoded?: CountRows[];
   /** With windows on. */
   windows?: CheckpointWindows;
   /**

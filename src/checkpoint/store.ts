@@ -15,6 +15,7 @@ import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { redactUrl } from "../config.ts";
 import { checkpoints, CLAIM, counts as countsTable, FENCED_MESSAGE, owner as ownerTable, SPLIT_FENCED_MESSAGE } from "./schema.ts";
 import { migrateSchema } from "./schema_migrate.ts";
+import { encodeCountRows } from "./count_rows.ts";
 import { retentionStatement } from "./retention.ts";
 import type { KeyCounts, SplitPositions } from "../types.ts";
 import type { WindowSnapshot } from "../operators/window_state.ts";
@@ -59,8 +60,9 @@ export interface CountsPage {
 const BUSY_TIMEOUT_MS = 5000;
 
 /**
- * Every changed count in ONE statement whose SQL never changes: the rows travel as one JSON
- * parameter (`[[key, count], ...]`) that SQLite unpacks with `json_each`. A multi-row `VALUES`
+ * Changed counts in ONE statement per part (a count subtask's snapshot) whose SQL never changes:
+ * the rows travel as one JSON parameter (`[[key, count], ...]`, `count_rows.ts`) that SQLite
+ * unpacks with `json_each`. A multi-row `VALUES`
  * statement per 500 rows compiled ~140 kB of bytecode per statement on every commit (the driver
  * prepares each statement it runs), which the libsql driver frees only when the garbage collector
  * finalizes the statement long after: 230k changed keys left ~65 MB of native memory per commit.
@@ -82,13 +84,6 @@ const CLUSTER_CHECKPOINT_ID = "(SELECT max(id) FROM checkpoints)";
 const ADD_COUNT_DELTAS = `INSERT INTO counts (key, count, checkpoint_id)
   SELECT j.value ->> 0, j.value ->> 1, ${CLUSTER_CHECKPOINT_ID} FROM json_each(?) AS j WHERE true
   ON CONFLICT (key) DO UPDATE SET count = counts.count + excluded.count, checkpoint_id = excluded.checkpoint_id`;
-
-/** `[[key, count], ...]` as JSON. */
-function countsJson(keys: string[], counts: number[]): string {
-  const parts = new Array<string>(keys.length);
-  for (let i = 0; i < keys.length; i++) parts[i] = `[${JSON.stringify(keys[i])},${counts[i]}]`;
-  return `[${parts.join(",")}]`;
-}
 
 /** Rows per multi-row upsert (2 or 3 parameters each, well under SQLite's limit). */
 const ROWS_PER_STATEMENT = 500;
@@ -309,7 +304,7 @@ export class CheckpointStore {
    * alone 48 ms; `bench/drizzle_upsert.ts`) — on the commit thread, once per checkpoint.
    */
   async commit(data: CheckpointData, streamCreated?: string): Promise<{ bytes: number }> {
-    const { record, positions, keys, counts, windows } = data;
+    const { record, positions, keys, counts, windows, encoded = [] } = data;
     const now = Date.now();
     const id = record.id;
     const subjects = Object.keys(positions);
@@ -339,11 +334,15 @@ export class CheckpointStore {
       });
     }
     if (windows) bytes += windowStatements(windows, id, stmts);
-    if (keys.length > 0) {
-      for (let i = 0; i < keys.length; i++) bytes += keys[i].length + 8;
+    // Each part is one statement (a part is a count subtask's snapshot, in key order: one sweep).
+    const parts = keys.length > 0 ? [encodeCountRows({ keys, counts }), ...encoded] : encoded;
+    let rows = 0;
+    for (const part of parts) {
+      if (part.rows === 0) continue;
+      bytes += part.bytes;
+      rows += part.rows;
       // One instance writes absolute counts; cluster instances add their deltas to the shared sink.
-      const rows = countsJson(keys, counts);
-      stmts.push(fence ? { sql: ADD_COUNT_DELTAS, args: [rows] } : { sql: UPSERT_COUNTS, args: [id, rows] });
+      stmts.push(fence ? { sql: ADD_COUNT_DELTAS, args: [part.json] } : { sql: UPSERT_COUNTS, args: [id, part.json] });
     }
     // The checkpoint row FIRST: its insert is where the fence trigger checks the epoch, so a fenced
     // commit fails before the server does any other work (and the whole transaction aborts).
@@ -351,7 +350,7 @@ export class CheckpointStore {
       sql: `INSERT INTO checkpoints (id, trigger_time, completed_time, duration_ms, alignment_ms, rows, bytes, epoch)
             VALUES (${fence ? "(SELECT coalesce(max(id), 0) + 1 FROM checkpoints)" : "?"}, ?, ?, ?, ?, ?, ?, ?)`,
       // End to end as of the commit: the commit itself ends within a few ms of this.
-      args: [...(fence ? [] : [id]), record.triggerTime, now, now - record.triggerTime, record.alignmentMs ?? 0, keys.length, bytes, this.epoch],
+      args: [...(fence ? [] : [id]), record.triggerTime, now, now - record.triggerTime, record.alignmentMs ?? 0, rows, bytes, this.epoch],
     });
     if (this.#retention) stmts.push(this.#retention); // after the new row: the newest are kept
     try {

@@ -5,6 +5,7 @@
  * that fails in its last statement leaves nothing), the load of the latest checkpoint, and the
  * read paths of the status server.
  */
+import { encodeCountRows } from "./count_rows.ts";
 import { createClient } from "@libsql/client";
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -126,6 +127,25 @@ describe("checkpoint store - file", () => {
     await s.commit(data(2, { "pv.0": N + 7 }, { "key-3": 99, other: 1 }));
     expect(batches[1]).toEqual(batches[0]);
     expect((await latest(s)).counts).toMatchObject({ "key-3": 99, other: 1, "key-4": 5 });
+  });
+
+  test("checkpoint store - counts encoded by the count subtasks (one part each) write what the same counts as arrays write, history included", async () => {
+    const hostile = ["a", 'q"uote', "back\\slash", "tab\tnl\n", "ünï", "😀", "\u0001ctl", "x".repeat(300)];
+    const partA = { keys: hostile.slice(0, 4), counts: [1, 2, 3, 2 ** 52] };
+    const partB = { keys: hostile.slice(4), counts: [5, 6, 7, 8] };
+    const plain = await open();
+    const { bytes: plainBytes } = await plain.commit({ ...data(1, { "pv.0": 3 }), keys: [...partA.keys, ...partB.keys], counts: [...partA.counts, ...partB.counts] });
+    const enc = await open("PV", `file:${join(dir, "encoded.db")}`);
+    const { bytes } = await enc.commit({ ...data(1, { "pv.0": 3 }), encoded: [encodeCountRows(partA), encodeCountRows({ keys: [], counts: [] }), encodeCountRows(partB)] });
+    expect(bytes).toBe(plainBytes);
+    expect(await latest(enc)).toEqual(await latest(plain));
+    expect(Object.keys((await latest(enc)).counts).sort()).toEqual([...hostile].sort());
+    const [cp] = await enc.listCheckpoints(1);
+    expect(cp.rows).toBe(hostile.length);
+    // both forms in one commit: the arrays' rows and the encoded ones
+    await enc.commit({ ...data(2, { "pv.0": 4 }, { a: 10, fresh: 1 }), encoded: [encodeCountRows({ keys: ["😀"], counts: [60] })] });
+    expect((await latest(enc)).counts).toMatchObject({ a: 10, fresh: 1, "😀": 60, "ünï": 5 });
+    expect((await enc.listCheckpoints(1))[0].rows).toBe(3);
   });
 
   test("checkpoint store - readCounts pages in key order, or returns the top N by count then key", async () => {

@@ -11,6 +11,7 @@ import { InputChannel } from "../runtime/channel.ts";
 import type { Port } from "../runtime/local_port.ts";
 import { ChannelWatermarks } from "../runtime/watermark.ts";
 import type { KeyCounts, RecordBatch, StagedSnapshot, TaskControl, TaskReport, WindowsSnapshot } from "../types.ts";
+import { encodeCountRows } from "../checkpoint/count_rows.ts";
 import { KeyedCounter } from "./count.ts";
 import { DeltaCounter } from "./delta_counter.ts";
 import { type WindowOptions, type WindowSnapshot, WindowState } from "./window_state.ts";
@@ -19,6 +20,8 @@ import { type WindowOptions, type WindowSnapshot, WindowState } from "./window_s
 export interface CountTaskInit {
   role: "count";
   subtask: number;
+  /** How much nicer its task worker runs (see `runtime/thread_priority.ts`). */
+  nice?: number;
   /** One per source subtask, in source order (a slot's own source's may be a local port). */
   inputs: Port[];
   mode: "exactly_once" | "at_least_once";
@@ -83,7 +86,7 @@ export function runCountTask(init: CountTaskInit, post: (r: TaskReport) => void)
       reportMetrics(); // before the ack, like the sources: records.counted never trails records.committed
       if (init.commitPort) {
         // Staged before the ack: the commit thread has it by the time the commit is requested.
-        init.commitPort.postMessage({ ...changed, checkpointId, subtask, windows: w } satisfies StagedSnapshot);
+        init.commitPort.postMessage({ rows: encodeCountRows(changed), checkpointId, subtask, windows: w } satisfies StagedSnapshot);
         post({ kind: "ack", role: "count", subtask, checkpointId, rows, alignmentMs, counted: recordsIn });
       } else {
         post({ kind: "ack", role: "count", subtask, checkpointId, rows, changed, alignmentMs, counted: recordsIn, windows: w });

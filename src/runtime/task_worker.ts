@@ -9,6 +9,7 @@ import { runSourceTask, type SourceTaskInit } from "../source/jetstream_source.t
 import type { TaskControl, TaskReport } from "../types.ts";
 import type { SlotMessage } from "./slot_workers.ts";
 import { localPortPair, type Port } from "./local_port.ts";
+import { lowerThreadPriority } from "./thread_priority.ts";
 
 declare var self: Worker;
 
@@ -56,6 +57,7 @@ self.onmessage = (e: MessageEvent<SlotMessage>) => {
     const init = e.data.msg as SourceTaskInit | CountTaskInit;
     const t: Subtask = { init, early: [] };
     useLocalChannel(init);
+    if (subtasks.source === undefined && subtasks.count === undefined) lowerThreadPriority(init.nice ?? 0); // once per slot
     subtasks[role] = t;
     const started = init.role === "source" ? runSourceTask(init, post) : Promise.resolve(runCountTask(init, post));
     started.then((c) => {

@@ -37,6 +37,8 @@ import { SplitReader, SplitReaderFatal, type SplitState } from "./split_reader.t
 export interface SourceTaskInit {
   role: "source";
   subtask: number;
+  /** How much nicer its task worker runs (see `runtime/thread_priority.ts`). */
+  nice?: number;
   nats: NatsSettings;
   stream: string;
   /**
