@@ -96,15 +96,7 @@ const app = createStatusApp({
   rates: { history: rateHistory, sampleIntervalMs: RATE_SAMPLE_MS }, savepoints,
   windows: config.windows ? store : undefined,
 });
-let server: HttpServer;
-try {
-  server = serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch });
-} catch (err) {
-  logger.fatal(`cannot listen on ${config.httpHost}:${config.httpPort} (PVFLOW_HTTP_HOST/PVFLOW_HTTP_PORT): ${(err as Error).message}`);
-  process.exit(1);
-}
-logger.info(`status server on http://${server.hostname}:${server.port}`, { url: `http://${server.hostname}:${server.port}` });
-
+// Before the server listens: whoever sees it listen may signal at once (the default action would kill).
 let signals = 0;
 const onSignal = (sig: string) => {
   if (++signals > 1) {
@@ -121,6 +113,15 @@ const onSignal = (sig: string) => {
 };
 process.on("SIGTERM", () => onSignal("SIGTERM"));
 process.on("SIGINT", () => onSignal("SIGINT"));
+
+let server: HttpServer;
+try {
+  server = serve({ hostname: config.httpHost, port: config.httpPort, fetch: app.fetch });
+} catch (err) {
+  logger.fatal(`cannot listen on ${config.httpHost}:${config.httpPort} (PVFLOW_HTTP_HOST/PVFLOW_HTTP_PORT): ${(err as Error).message}`);
+  process.exit(1);
+}
+logger.info(`status server on http://${server.hostname}:${server.port}`, { url: `http://${server.hostname}:${server.port}` });
 
 await job.run();
 if (job.state === "FAILED" && job.failure instanceof ConfigRefusedError) {
