@@ -2,7 +2,7 @@
  * @module
  * `bun bench/footprint.ts`: the figures of issue 16 (an edge-sized footprint) for the current
  * binary AND a baseline binary (BENCH_BEFORE, a commit built from this repository's history;
- * default the commit this work started from), alternating in ONE run on one nats-server, with
+ * default main before this work landed), alternating in ONE run on one nats-server, with
  * the raw JetStream ceiling measured in the same run. Prints one JSON object per measurement
  * (every figure `{median, min, max, runs}` over BENCH_REPS), then the figures, their ratios
  * current / before, and the issue's goals. Never part of the tests.
@@ -33,8 +33,8 @@ import { prefill, splits } from "./prefill.ts";
 import { runPvflow, type RunResult } from "./pvflow_run.ts";
 import { ratio, stat, type Stat } from "./stats.ts";
 
-/** The commit this work started from (main before issue 16). */
-const START = "0b76b58f67ffe27ea5b437bd7ba076753900e48b";
+/** main before issue 16's work landed (cluster mode and the front guard included). */
+const START = "9ad0830df25e5f83a2ca35c08bcaa122a3dcc3ed";
 const N = Number(process.env.BENCH_N ?? 1_000_000);
 const REPS = Number(process.env.BENCH_REPS ?? 3);
 const BEFORE = process.env.BENCH_BEFORE ?? START;

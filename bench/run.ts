@@ -8,7 +8,9 @@
  * Knobs: BENCH_N (1000000 events), BENCH_REPS (3), BENCH_NAIVE_N (50000), BENCH_ONLY (comma list
  * of scenario names), BENCH_LIVE_RATE (20000/s), BENCH_LIVE_SECONDS (20). BENCH_CLUSTER=1 adds the
  * cluster scenarios of `bench/cluster.ts` (a 3-node JetStream cluster and sqld; several minutes:
- * off by default), with its knobs BENCH_CLUSTER_N and BENCH_CLUSTER_RATE.
+ * off by default), with its knobs BENCH_CLUSTER_N and BENCH_CLUSTER_RATE. BENCH_FOOTPRINT=1 then runs
+ * `bench/footprint.ts` (issue 16's memory, CPU and large-state figures against a baseline
+ * binary, ~15 minutes; also `bun run bench:footprint` alone).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -136,3 +138,5 @@ console.log(JSON.stringify({
 }));
 if (clusterSummary) console.log(JSON.stringify(clusterSummary));
 await rm(dir, { recursive: true, force: true });
+// --- issue 16's footprint figures (BENCH_FOOTPRINT=1), on their own nats-server (this one idles)
+if (process.env.BENCH_FOOTPRINT === "1") await import("./footprint.ts");
