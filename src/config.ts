@@ -82,7 +82,7 @@ export interface Config {
   allowUnauthenticated: boolean;
   /** Records per batch sent over a channel. @default 512 */
   batchSize: number;
-  /** Batches a channel may have in flight (its credit). @default 8 */
+  /** Batches a channel may have in flight (its credit). @default 4 (a barrier waits behind at most 4 batches per channel) */
   channelCredits: number;
   /** How much nicer task workers run than the main and commit threads (`thread_priority.ts`). @default 5 */
   taskNice: number;

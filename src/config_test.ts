@@ -60,7 +60,7 @@ const INTS: IntCase[] = [
   { name: "PVFLOW_HTTP_PORT", field: "httpPort", def: 8080, valid: "0", bad: ["65536", "-1", "http"], allowed: "an integer from 0 to 65535" },
   { name: "PVFLOW_MAX_EVENT_BYTES", field: "maxEventBytes", def: 65536, valid: "1024", bad: ["15", "64k"], allowed: "an integer >= 16" },
   { name: "PVFLOW_BATCH_SIZE", field: "batchSize", def: 512, valid: "64", bad: ["0", "65537"], allowed: "an integer from 1 to 65536" },
-  { name: "PVFLOW_CHANNEL_CREDITS", field: "channelCredits", def: 8, valid: "2", bad: ["0", "1025"], allowed: "an integer from 1 to 1024" },
+  { name: "PVFLOW_CHANNEL_CREDITS", field: "channelCredits", def: 4, valid: "2", bad: ["0", "1025"], allowed: "an integer from 1 to 1024" },
   { name: "PVFLOW_RESTART_ATTEMPTS", field: "restartAttempts", def: 10, valid: "0", bad: ["-1", "many"], allowed: "an integer >= 0" },
   { name: "PVFLOW_RESTART_BACKOFF_MS", field: "restartBackoffMs", def: 500, valid: "0", bad: ["-1", "0.5"], allowed: "an integer >= 0" },
   { name: "PVFLOW_RESTART_BACKOFF_MAX_MS", field: "restartBackoffMaxMs", def: 10000, valid: "30000", bad: ["499", "x"], allowed: "an integer >= 500" },

@@ -98,7 +98,7 @@ export const CONFIG_VARS: readonly ConfigVar[] = [
   { name: "PVFLOW_OUTPUT_SUBJECT", spec: { kind: "text" }, meaning: "with windows: where fired window results are published (JSON, once each; unset: only stored)" },
   { name: "PVFLOW_ADMIN_TOKEN", spec: { kind: "text" }, secret: true, meaning: "when set, every POST needs Authorization: Bearer <token>" },
   { name: "PVFLOW_BATCH_SIZE", spec: { kind: "int", default: 512, min: 1, max: 65536 }, meaning: "records per batch sent over a channel" },
-  { name: "PVFLOW_CHANNEL_CREDITS", spec: { kind: "int", default: 8, min: 1, max: 1024 }, meaning: "batches in flight per channel" },
+  { name: "PVFLOW_CHANNEL_CREDITS", spec: { kind: "int", default: 4, min: 1, max: 1024 }, meaning: "batches in flight per channel" },
   { name: "PVFLOW_TASK_NICE", spec: { kind: "int", default: 5, min: 0, max: 19 }, meaning: "task workers (sources, counters) run this much nicer than the main and commit threads, so a saturated data path leaves the CPU to checkpoints first (Linux; 0: off)" },
   { name: "PVFLOW_CHECKPOINT_HISTORY", spec: { kind: "int", default: 1000, min: 1 }, meaning: "rows kept in the checkpoints history table (older ones are deleted in each commit)" },
   {
