@@ -66,9 +66,8 @@ export function scanFields(data: Uint8Array, keyField: string, timeField?: strin
       // an escaped name may still equal a field ("us\u0065r"): not worth decoding here
       if (i === FAIL || sawEscape) return undefined;
       const nameEnd = i - 1;
-      i = skipWs(data, i);
-      if (i >= n || data[i] !== 0x3a) return undefined;
-      i = skipWs(data, i + 1);
+      i = colon(data, i);
+      if (i === FAIL) return undefined;
       const valueStart = i;
       i = scanValue(data, i, 1);
       if (i === FAIL) return undefined;
@@ -174,8 +173,8 @@ function scanValue(data: Uint8Array, i: number, depth: number): number {
   if (i >= data.length) return FAIL;
   const c = data[i];
   if (c === 0x22) return scanString(data, i + 1);
-  if (c === 0x7b) return scanObject(data, i + 1, depth + 1);
-  if (c === 0x5b) return scanArray(data, i + 1, depth + 1);
+  if (c === 0x7b) return scanContainer(data, i + 1, depth + 1, 0x7d);
+  if (c === 0x5b) return scanContainer(data, i + 1, depth + 1, 0x5d);
   if (c === 0x2d || isDigit(c)) return scanNumber(data, i);
   if (c === 0x74) return literal(data, i, "true");
   if (c === 0x66) return literal(data, i, "false");
@@ -235,43 +234,37 @@ function scanNumber(data: Uint8Array, i: number): number {
   return i;
 }
 
-/** An array whose `[` is before `i`, at nesting `depth`; the index after `]`, or FAIL. */
-function scanArray(data: Uint8Array, i: number, depth: number): number {
+/**
+ * An array (`close` = `]`) or a nested object (`close` = `}`) whose opening bracket is before
+ * `i`, at nesting `depth`; the index after its closing bracket, or FAIL.
+ */
+function scanContainer(data: Uint8Array, i: number, depth: number, close: number): number {
   if (depth > MAX_DEPTH) return FAIL;
   const n = data.length;
   i = skipWs(data, i);
-  if (i < n && data[i] === 0x5d) return i + 1;
+  if (i < n && data[i] === close) return i + 1;
   for (;;) {
+    if (close === 0x7d) {
+      if (i >= n || data[i] !== 0x22) return FAIL;
+      i = scanString(data, i + 1);
+      if (i === FAIL) return FAIL;
+      i = colon(data, i);
+      if (i === FAIL) return FAIL;
+    }
     i = scanValue(data, i, depth);
     if (i === FAIL) return FAIL;
     i = skipWs(data, i);
     if (i >= n) return FAIL;
     const c = data[i++];
-    if (c === 0x5d) return i;
+    if (c === close) return i;
     if (c !== 0x2c) return FAIL;
     i = skipWs(data, i);
   }
 }
 
-/** A nested object whose `{` is before `i`, at nesting `depth`; the index after `}`, or FAIL. */
-function scanObject(data: Uint8Array, i: number, depth: number): number {
-  if (depth > MAX_DEPTH) return FAIL;
-  const n = data.length;
+/** The `:` after a member name at `i`, with the whitespace around it; the index of the value, or FAIL. */
+function colon(data: Uint8Array, i: number): number {
   i = skipWs(data, i);
-  if (i < n && data[i] === 0x7d) return i + 1;
-  for (;;) {
-    if (i >= n || data[i] !== 0x22) return FAIL;
-    i = scanString(data, i + 1);
-    if (i === FAIL) return FAIL;
-    i = skipWs(data, i);
-    if (i >= n || data[i] !== 0x3a) return FAIL;
-    i = scanValue(data, skipWs(data, i + 1), depth);
-    if (i === FAIL) return FAIL;
-    i = skipWs(data, i);
-    if (i >= n) return FAIL;
-    const c = data[i++];
-    if (c === 0x7d) return i;
-    if (c !== 0x2c) return FAIL;
-    i = skipWs(data, i);
-  }
+  if (i >= data.length || data[i] !== 0x3a) return FAIL;
+  return skipWs(data, i + 1);
 }
