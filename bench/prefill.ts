@@ -21,7 +21,7 @@ export interface PrefillOptions {
 }
 
 /** The `i`-th page view: keys spread by a multiplicative hash so every split sees every key. */
-function payload(i: number, keys: number): string {
+export function payload(i: number, keys: number): string {
   const k = (Math.imul(i, 2654435761) >>> 0) % keys;
   return `{"site":"s${k}","user":"u${i % 9973}","ts":${1_700_000_000_000 + i}}`;
 }
