@@ -44,18 +44,16 @@ export class DeltaCounter {
     for (let i = 0; i < keys.length; i++) d.set(keys[i], (d.get(keys[i]) ?? 0) + 1);
   }
 
-  /** The deltas since the last snapshot, filed under `checkpointId` until it ends. */
+  /** The deltas since the last snapshot, in key order, filed under `checkpointId` until it ends. */
   snapshot(checkpointId: number): KeyCounts {
     const taken = this.#deltas;
     this.#deltas = new Map();
     if (taken.size > 0) this.#inFlight.set(checkpointId, taken);
-    const out: KeyCounts = { keys: new Array(taken.size), counts: new Array(taken.size) };
-    let i = 0;
-    for (const [k, n] of taken) {
-      out.keys[i] = k;
-      out.counts[i++] = n;
-    }
-    return out;
+    // In key order, as KeyedCounter's: the commit adds them in one sweep of the counts B-tree.
+    const keys = [...taken.keys()].sort();
+    const counts = new Array<number>(keys.length);
+    for (let i = 0; i < keys.length; i++) counts[i] = taken.get(keys[i])!;
+    return { keys, counts };
   }
 
   /** Checkpoint `checkpointId` is committed: its deltas are in the sink. */

@@ -13,6 +13,14 @@ function asRecord(s: { keys: string[]; counts: number[] }): Record<string, numbe
 }
 
 describe("delta counter", () => {
+  test("delta counter - a snapshot is in key order (the commit's one sweep of the counts table)", () => {
+    const c = new DeltaCounter();
+    c.add(["m", "b", "z", "a", "b", "é", "A"]);
+    const snap = c.snapshot(1);
+    expect(snap.keys).toEqual(["A", "a", "b", "m", "z", "é"]);
+    expect(snap.counts).toEqual([1, 1, 2, 1, 1, 1]);
+  });
+
   test("delta counter - a snapshot hands over the deltas since the last one", () => {
     const c = new DeltaCounter();
     c.add(["a", "b", "a"]);
