@@ -105,6 +105,9 @@ export class PullSession {
   /** Asks for another batch while fewer than half a batch is asked for or waiting to be handled. */
   #pullIfLow(): void {
     if (this.#ended || this.#requested + this.#unhandled > this.#o.batch / 2) return;
+    // The first request after none was open starts the heartbeat clock: nothing was owed before
+    // (a handler may have held everything asked for far longer than two heartbeats).
+    if (this.#requested === 0) this.#lastInbound = performance.now();
     this.#requested += this.#o.batch;
     this.#o.nc.publish(this.#subject, this.#request, { reply: this.#sub.getSubject() });
   }

@@ -67,6 +67,21 @@ test("pull session - requests that expire are renewed: a message published later
   await nc.close();
 });
 
+test("pull session - a handler that held everything asked for longer than two heartbeats, on a drained stream, is not taken for a dead server", async () => {
+  await using nats = await NatsServer.start();
+  const { nc, consumer } = await setup(nats, 10);
+  const got: Msg[] = [];
+  const { s, ended } = session({ nc, consumer, batch: 10, heartbeatMs: 200, expiresMs: 1000, onMessage: (m) => got.push(m) });
+  await waitFor(() => got.length === 10, 5_000, () => "the 10 messages did not arrive");
+  await sleep(1_200); // backpressure: nothing handled, no request open, no heartbeat due
+  s.handled(10); // a new request now; the server's first heartbeat for it comes a heartbeat later
+  expect(await Promise.race([ended, sleep(700).then(() => "running")])).toBe("running");
+  nc.publish("s.a", "after");
+  await waitFor(() => got.length === 11, 5_000, () => "the later message did not arrive");
+  s.end(undefined);
+  await nc.close();
+});
+
 test("pull session - ends when its consumer is deleted, and when its server stops sending heartbeats", async () => {
   await using nats = await NatsServer.start();
   const { nc, jsm, consumer } = await setup(nats, 10);

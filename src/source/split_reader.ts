@@ -449,12 +449,12 @@ class ReadSession {
 
   #process(m: Msg): void {
     if (this.#reader.interrupted) return this.end(undefined);
-    this.pull?.handled();
     const ack = this.#ack;
-    if (!ack.parse(m.reply ?? "")) return this.end(`a message with an unknown reply subject ${JSON.stringify(m.reply)}`);
-    const { seq, cseq, pending } = ack;
     let wait: void | Promise<void>;
     try {
+      this.pull?.handled(); // may publish the next pull request: throws on a closed connection
+      if (!ack.parse(m.reply ?? "")) return this.end(`a message with an unknown reply subject ${JSON.stringify(m.reply)}`);
+      const { seq, cseq, pending } = ack;
       const gap = this.#reader.accept(seq, cseq, pending);
       if (gap !== undefined) return this.end(gap);
       wait = this.#handle(m, seq, pending);
@@ -462,11 +462,12 @@ class ReadSession {
       if (err instanceof SplitReaderFatal) this.fatal = err;
       return this.end((err as Error).message);
     }
-    if (this.#reader.interrupted) return this.end(undefined);
+    // Kept even if the reader was interrupted meanwhile: the next consumer waits for it (`settled`).
     if (wait !== undefined) {
       this.#waiting = true;
       this.#wait = wait.then(() => this.#drain(), (err: Error) => this.end(err.message));
     }
+    if (this.#reader.interrupted) return this.end(undefined);
   }
 
   #drain(): void {
