@@ -19,6 +19,7 @@ import { Job } from "./src/job.ts";
 import { ConfigRefusedError } from "./src/job_streams.ts";
 import { Logger } from "./src/log.ts";
 import { RateHistory } from "./src/rate_history.ts";
+import { releaseStartupPagesOnceRunning } from "./src/startup_pages.ts";
 import { serve, unrefTimer, type HttpServer } from "./src/platform.ts";
 
 const VERSION = process.env.PVFLOW_VERSION ?? "dev";
@@ -122,6 +123,16 @@ try {
   process.exit(1);
 }
 logger.info(`status server on http://${server.hostname}:${server.port}`, { url: `http://${server.hostname}:${server.port}` });
+
+if (config.releaseStartupPages) {
+  // Once every worker has loaded: what only starting up touched goes back to the kernel.
+  releaseStartupPagesOnceRunning(() => job.state === "RUNNING", 1000, (r) => {
+    const mb = (b: number) => Math.round(b / 1048576);
+    if (r.skipped) logger.info(`startup pages kept resident: ${r.skipped}`, { skipped: r.skipped });
+    else logger.info(`startup pages released: RSS ${mb(r.rssBefore)} -> ${mb(r.rssAfter)} MB (${r.mappings} file mappings paged out)`,
+      { rssBeforeBytes: r.rssBefore, rssAfterBytes: r.rssAfter, mappings: r.mappings });
+  });
+}
 
 await job.run();
 if (job.state === "FAILED" && job.failure instanceof ConfigRefusedError) {

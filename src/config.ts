@@ -86,6 +86,8 @@ export interface Config {
   channelCredits: number;
   /** How much nicer task workers run than the main and commit threads (`thread_priority.ts`). @default 5 */
   taskNice: number;
+  /** Page out the binary's startup-only pages once the job first runs (`startup_pages.ts`). @default true */
+  releaseStartupPages: boolean;
   /** Restarts allowed before the job goes FAILED (reset after a completed checkpoint). @default 10 */
   restartAttempts: number;
   /** First restart delay; doubles per consecutive failure. @default 500 */
@@ -325,6 +327,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     batchSize: int(env, "PVFLOW_BATCH_SIZE"),
     channelCredits: int(env, "PVFLOW_CHANNEL_CREDITS"),
     taskNice: int(env, "PVFLOW_TASK_NICE"),
+    releaseStartupPages: bool(env, "PVFLOW_RELEASE_STARTUP_PAGES"),
     restartAttempts: int(env, "PVFLOW_RESTART_ATTEMPTS"),
     restartBackoffMs,
     restartBackoffMaxMs: int(env, "PVFLOW_RESTART_BACKOFF_MAX_MS", { min: restartBackoffMs }),

@@ -9,8 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { JSC_OPTIONS } from "../src/jsc_tuning.ts";
 import { ensureBinary } from "./support/binary.ts";
+import { allCounts } from "./support/counts.ts";
+import { openStream, publishRange } from "./support/events.ts";
 import { NatsServer } from "./support/nats_server.ts";
-import { PvflowProcess } from "./support/pvflow_process.ts";
+import { PvflowProcess, waitFor } from "./support/pvflow_process.ts";
 
 async function emptyFolderWithBinary(): Promise<{ dir: string; binary: string } & AsyncDisposable> {
   const dir = await mkdtemp(join(tmpdir(), "pvflow-alone-"));
@@ -83,6 +85,46 @@ test("binary - its task workers run PVFLOW_TASK_NICE nicer than every other thre
     expect(await pv.kill("SIGTERM")).toBe(0);
   }
   await rm(dir, { recursive: true, force: true });
+});
+
+test.if(process.platform === "linux")("binary - once running it pages out what only starting up touched (RSS down by 10+ MB, logged), then counts exactly; PVFLOW_RELEASE_STARTUP_PAGES=false keeps them", async () => {
+  await using nats = await NatsServer.start();
+  const dir = await mkdtemp(join(tmpdir(), "pvflow-pages-"));
+  const binary = await ensureBinary();
+  const { nc, js } = await openStream(nats.url);
+  const expected = new Map<string, number>(); // each run reads the whole stream into a fresh database
+  const released = /startup pages released: RSS (\d+) -> (\d+) MB/;
+  const fileMb = async (pid: number) => Number(/RssFile:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
+  try {
+    for (const on of [true, false]) {
+      await using pv = await PvflowProcess.start({
+        binary,
+        env: {
+          NATS_URL: nats.url, PVFLOW_PARALLELISM: "1", PVFLOW_SOURCE_PARALLELISM: "1", PVFLOW_DB_URL: `file:${join(dir, `${on}.db`)}`,
+          ...(on ? {} : { PVFLOW_RELEASE_STARTUP_PAGES: "false" }),
+        },
+      });
+      await pv.waitReady();
+      if (on) {
+        await waitFor(() => released.test(pv.log), 10_000, () => `no "startup pages released" line in:\n${pv.log}`);
+        const [, before, after] = released.exec(pv.log)!.map(Number);
+        expect(after).toBeLessThan(before - 10);
+        expect(await fileMb(pv.proc.pid)).toBeLessThan(45); // ~60 MB of the binary's own pages before
+      } else {
+        await Bun.sleep(2500);
+        expect(pv.log).not.toContain("startup pages");
+        expect(await fileMb(pv.proc.pid)).toBeGreaterThan(45);
+      }
+      // The code paged out comes back as it is needed: the job counts every event exactly.
+      await publishRange(js, on ? 0 : 3000, on ? 3000 : 6000, expected);
+      await waitFor(async () => JSON.stringify([...(await allCounts(pv))].sort()) === JSON.stringify([...expected].sort()), 20_000,
+        () => "committed counts never matched the published events");
+      expect(await pv.kill("SIGTERM")).toBe(0);
+    }
+  } finally {
+    await nc.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test("binary - a bad environment value exits 2 with one line naming the variable", async () => {
