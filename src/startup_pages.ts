@@ -7,8 +7,8 @@
  * the embedded module graph (which holds a copy of the libSQL addon, read once to extract it),
  * read-only data, the extracted addon's initialisation code (bench/footprint.ts, README
  * Footprint). Linux counts them in RSS as long as they stay mapped and resident, which is
- * forever on a machine without memory pressure. Once the job first runs, {@link releaseStartupPages}
- * asks the kernel to reclaim them now (`madvise(MADV_PAGEOUT)`, Linux ≥ 5.4), as Android's app
+ * forever on a machine without memory pressure. Once the job runs and has completed its first
+ * checkpoint (so the commit path has run too), {@link releaseStartupPages} asks the kernel to reclaim them now (`madvise(MADV_PAGEOUT)`, Linux ≥ 5.4), as Android's app
  * compaction does with its background apps' file pages: a page still in use faults back in from
  * the page cache or the file at its next touch, so the effect is only on what stays resident —
  * the code that keeps running comes back within milliseconds, what ran only at start stays out.
@@ -16,8 +16,8 @@
  * Only private file mappings (`p`, with an inode) are advised: not anonymous memory (the heaps;
  * without swap the kernel could not reclaim it anyway), and never a shared mapping such as
  * SQLite's `-shm` index, whose pages other processes read. A clean page of such a mapping is
- * dropped; a page this process wrote (copy-on-write) is anonymous memory and stays unless there
- * is swap. Pages mapped by other processes too (another pvflow on the same binary) stay.
+ * dropped; a page this process wrote (copy-on-write) is anonymous memory: it stays, or goes to
+ * swap if the machine has any, as memory pressure would send it. Pages mapped by other processes too (another pvflow on the same binary) stay.
  *
  * Bun only (its `bun:ffi` calls libc's `madvise`) and best effort: under Deno, on another OS, an
  * older kernel or a libc that cannot be opened, nothing happens. `PVFLOW_RELEASE_STARTUP_PAGES=false`
@@ -64,6 +64,8 @@ export interface Released {
   /** The process's VmRSS just before and just after, in bytes (0 when unknown). */
   rssBefore: number;
   rssAfter: number;
+  /** How long the advice took (the calling thread waits for the kernel's reclaim), in ms. */
+  ms: number;
   /** Why nothing was done, when nothing was. */
   skipped?: string;
 }
@@ -100,8 +102,9 @@ async function libcMadvise(): Promise<{ madvise: (addr: number, len: number, adv
  * throws; the first mapping the kernel refuses (EINVAL before Linux 5.4) ends it.
  */
 export async function releaseStartupPages(): Promise<Released> {
+  const t0 = performance.now();
   const rssBefore = residentBytes();
-  const none = (skipped: string): Released => ({ mappings: 0, bytes: 0, rssBefore, rssAfter: rssBefore, skipped });
+  const none = (skipped: string): Released => ({ mappings: 0, bytes: 0, rssBefore, rssAfter: rssBefore, ms: 0, skipped });
   const libc = await libcMadvise();
   if (typeof libc === "string") return none(libc);
   try {
@@ -120,21 +123,21 @@ export async function releaseStartupPages(): Promise<Released> {
       mappings++;
       bytes += m.end - m.start;
     }
-    return { mappings, bytes, rssBefore, rssAfter: residentBytes() };
+    return { mappings, bytes, rssBefore, rssAfter: residentBytes(), ms: Math.round(performance.now() - t0) };
   } finally {
     libc.close();
   }
 }
 
 /**
- * Calls {@link releaseStartupPages} once, `delayMs` after `running()` first answers true (polled
- * every 250 ms on an unref'd timer: it never keeps the process alive), and hands the result to `done`.
+ * Calls {@link releaseStartupPages} once, as soon as `ready()` answers true (polled every 250 ms
+ * on an unref'd timer: it never keeps the process alive), and hands the result to `done`.
  */
-export function releaseStartupPagesOnceRunning(running: () => boolean, delayMs: number, done: (r: Released) => void): void {
+export function releaseStartupPagesWhen(ready: () => boolean, done: (r: Released) => void): void {
   const poll = setInterval(() => {
-    if (!running()) return;
+    if (!ready()) return;
     clearInterval(poll);
-    unrefTimer(setTimeout(() => void releaseStartupPages().then(done), delayMs));
+    void releaseStartupPages().then(done);
   }, 250);
   unrefTimer(poll);
 }
