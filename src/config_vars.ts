@@ -100,7 +100,7 @@ export const CONFIG_VARS: readonly ConfigVar[] = [
   { name: "PVFLOW_BATCH_SIZE", spec: { kind: "int", default: 512, min: 1, max: 65536 }, meaning: "records per batch sent over a channel" },
   { name: "PVFLOW_CHANNEL_CREDITS", spec: { kind: "int", default: 4, min: 1, max: 1024 }, meaning: "batches in flight per channel" },
   { name: "PVFLOW_TASK_NICE", spec: { kind: "int", default: 5, min: 0, max: 19 }, meaning: "task workers (sources, counters) run this much nicer than the main and commit threads, so a saturated data path leaves the CPU to checkpoints first (Linux; 0: off)" },
-  { name: "PVFLOW_RELEASE_STARTUP_PAGES", spec: { kind: "bool", default: true }, meaning: "once the job first runs, give the kernel back the binary's pages only starting up touched (madvise MADV_PAGEOUT of private file mappings; Linux >= 5.4, Bun)" },
+  { name: "PVFLOW_RELEASE_STARTUP_PAGES", spec: { kind: "bool", default: true }, meaning: "after the first completed checkpoint, give the kernel back the binary's pages only starting up touched (madvise MADV_PAGEOUT of private file mappings; Linux >= 5.4, Bun)" },
   { name: "PVFLOW_CHECKPOINT_HISTORY", spec: { kind: "int", default: 1000, min: 1 }, meaning: "rows kept in the checkpoints history table (older ones are deleted in each commit)" },
   {
     name: "PVFLOW_SAVEPOINT_DIR", spec: { kind: "text" }, defaultText: "the database file's directory",
