@@ -86,7 +86,7 @@ export interface Config {
   channelCredits: number;
   /** How much nicer task workers run than the main and commit threads (`thread_priority.ts`). @default 5 */
   taskNice: number;
-  /** Page out the binary's startup-only pages once the job first runs (`startup_pages.ts`). @default true */
+  /** Page out the binary's startup-only pages after the first completed checkpoint (`startup_pages.ts`). @default true */
   releaseStartupPages: boolean;
   /** Restarts allowed before the job goes FAILED (reset after a completed checkpoint). @default 10 */
   restartAttempts: number;

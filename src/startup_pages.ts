@@ -8,16 +8,18 @@
  * read-only data, the extracted addon's initialisation code (bench/footprint.ts, README
  * Footprint). Linux counts them in RSS as long as they stay mapped and resident, which is
  * forever on a machine without memory pressure. Once the job runs and has completed its first
- * checkpoint (so the commit path has run too), {@link releaseStartupPages} asks the kernel to reclaim them now (`madvise(MADV_PAGEOUT)`, Linux ≥ 5.4), as Android's app
- * compaction does with its background apps' file pages: a page still in use faults back in from
- * the page cache or the file at its next touch, so the effect is only on what stays resident —
- * the code that keeps running comes back within milliseconds, what ran only at start stays out.
+ * checkpoint (so the commit path has run too), {@link releaseStartupPages} asks the kernel to
+ * reclaim them now (`madvise(MADV_PAGEOUT)`, Linux ≥ 5.4), as Android's app compaction does with
+ * its background apps' file pages: a page still in use faults back in from the page cache or the
+ * file at its next touch, so the effect is only on what stays resident — the code that keeps
+ * running comes back within milliseconds, what ran only at start stays out.
  *
  * Only private file mappings (`p`, with an inode) are advised: not anonymous memory (the heaps;
  * without swap the kernel could not reclaim it anyway), and never a shared mapping such as
  * SQLite's `-shm` index, whose pages other processes read. A clean page of such a mapping is
  * dropped; a page this process wrote (copy-on-write) is anonymous memory: it stays, or goes to
- * swap if the machine has any, as memory pressure would send it. Pages mapped by other processes too (another pvflow on the same binary) stay.
+ * swap if the machine has any, as memory pressure would send it. Pages mapped by other processes
+ * too (another pvflow on the same binary) stay.
  *
  * Bun only (its `bun:ffi` calls libc's `madvise`) and best effort: under Deno, on another OS, an
  * older kernel or a libc that cannot be opened, nothing happens. `PVFLOW_RELEASE_STARTUP_PAGES=false`
@@ -50,17 +52,18 @@ export function parseMaps(text: string): Mapping[] {
   return out;
 }
 
-/** The mappings whose pages may be paged out: private and backed by a file (see the module doc). */
+/**
+ * The mappings whose pages may be paged out: private and backed by a file (an inode; anonymous
+ * memory and the kernel's `[stack]`, `[vdso]`, ... have none). See the module doc.
+ */
 export function pageableMappings(maps: readonly Mapping[]): Mapping[] {
-  return maps.filter((m) => m.perms[3] === "p" && m.inode !== 0 && m.path !== "" && !m.path.startsWith("["));
+  return maps.filter((m) => m.perms[3] === "p" && m.inode !== 0);
 }
 
 /** What {@link releaseStartupPages} did. */
 export interface Released {
   /** Mappings advised; 0 when nothing could be done. */
   mappings: number;
-  /** Bytes of address space advised (not all of it was resident). */
-  bytes: number;
   /** The process's VmRSS just before and just after, in bytes (0 when unknown). */
   rssBefore: number;
   rssAfter: number;
@@ -104,7 +107,7 @@ async function libcMadvise(): Promise<{ madvise: (addr: number, len: number, adv
 export async function releaseStartupPages(): Promise<Released> {
   const t0 = performance.now();
   const rssBefore = residentBytes();
-  const none = (skipped: string): Released => ({ mappings: 0, bytes: 0, rssBefore, rssAfter: rssBefore, ms: 0, skipped });
+  const none = (skipped: string): Released => ({ mappings: 0, rssBefore, rssAfter: rssBefore, ms: 0, skipped });
   const libc = await libcMadvise();
   if (typeof libc === "string") return none(libc);
   try {
@@ -114,16 +117,15 @@ export async function releaseStartupPages(): Promise<Released> {
     } catch (err) {
       return none(`cannot read /proc/self/maps (${(err as Error).message})`);
     }
-    let mappings = 0, bytes = 0;
+    let mappings = 0;
     for (const m of maps) {
       if (libc.madvise(m.start, m.end - m.start, MADV_PAGEOUT) !== 0) {
         if (mappings === 0) return none("the kernel refused MADV_PAGEOUT (Linux < 5.4?)");
         continue; // a mapping gone meanwhile (a worker unloaded something): the others still count
       }
       mappings++;
-      bytes += m.end - m.start;
     }
-    return { mappings, bytes, rssBefore, rssAfter: residentBytes(), ms: Math.round(performance.now() - t0) };
+    return { mappings, rssBefore, rssAfter: residentBytes(), ms: Math.round(performance.now() - t0) };
   } finally {
     libc.close();
   }

@@ -21,7 +21,7 @@ function residentOf(path: string): number {
   return total;
 }
 
-/** Sum of one byte per 4 KiB page (touches every page), and of every 64th byte (a checksum). */
+/** A checksum of every 64th byte (so every page is touched). */
 function touch(bytes: Uint8Array): number {
   let sum = 0;
   for (let i = 0; i < bytes.length; i += 64) sum = (sum + bytes[i] * (i + 1)) % 2147483647;
